@@ -1,0 +1,40 @@
+"""`templearn density`: atomic models → density maps (MRC)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def command(
+    structures: list[Path] = typer.Argument(..., help="Models (PDB/mmCIF); one map each."),
+    output_dir: Path = typer.Option(Path("maps"), "--output-dir", "-o",
+                                    help="Directory for <structure stem>.mrc maps."),
+    voxel_size: float = typer.Option(16.0, help="Voxel size (Å)."),
+    resolution: float = typer.Option(32.0, help="Gaussian low-pass resolution (Å); 0 = none."),
+    box: int | None = typer.Option(
+        None, help="Cubic box edge (voxels). Default: smallest even box that fits."),
+) -> None:
+    """Density maps on an e2pdb2mrc-like scale (sum of atomic numbers per voxel)."""
+    from templearn.density import density_map
+    from templearn.errors import InputError
+    from templearn.mrc import write_mrc
+    from templearn.progress import log, track
+    from templearn.provenance import write_provenance
+    from templearn.structure import read_structure, structure_stem
+
+    if voxel_size <= 0:
+        raise InputError(f"--voxel-size must be positive, got {voxel_size}")
+    stems = [structure_stem(s) for s in structures]
+    if len(set(stems)) != len(stems):
+        raise InputError("two input structures share a file name; maps would overwrite")
+    models = [read_structure(s) for s in structures]  # validate every input before writing
+    maps = [density_map(m.coords, m.atomic_numbers, voxel_size, resolution, box, name=m.name)
+            for m in track(models, "density: computing maps")]
+    for stem, volume in zip(stems, maps, strict=True):
+        write_mrc(output_dir / f"{stem}.mrc", volume)
+    write_provenance(output_dir, "density", {
+        "structures": structures, "voxel_size": voxel_size, "resolution": resolution,
+        "box": box}, packages=("numpy", "gemmi", "mrcfile"))
+    log(f"density: {len(maps)} maps at {voxel_size} Å/voxel, {resolution} Å -> {output_dir}")

@@ -1,0 +1,42 @@
+"""Progress feedback: a rich bar on a terminal, periodic log lines otherwise (Nextflow logs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+
+T = TypeVar("T")
+
+#: Messages go to stderr so that stdout stays clean for piping.
+console = Console(stderr=True, highlight=False)
+
+
+def log(message: str) -> None:
+    """One informational line on stderr."""
+    console.print(message, soft_wrap=True)
+
+
+def track(items: Iterable[T], description: str, total: int | None = None,
+          log_every_s: float = 10.0) -> Iterator[T]:
+    """Iterate over `items` with progress feedback suited to where stderr goes."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    if sys.stderr.isatty():
+        from rich.progress import track as rich_track
+
+        yield from rich_track(items, description=description, total=total, console=console)
+        return
+    start = last = time.monotonic()
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= log_every_s or done == total:
+            of = f"/{total}" if total else ""
+            log(f"{description} {done}{of} ({now - start:.0f} s)")
+            last = now

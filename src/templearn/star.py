@@ -1,0 +1,69 @@
+"""STAR tables of molecules and particles, with RELION 4 column names plus project columns.
+
+RELION columns: `rlnTomoName`, `rlnCoordinateX/Y/Z` (pixels of that tomogram, from the
+corner), `rlnAngleRot/Tilt/Psi` (ZYZ degrees, see `templearn.geometry`). Project columns
+use the `tl` prefix so RELION ignores them. A `general` block records the tomogram
+geometry (size and voxel size), because tools disagree on centres by half a pixel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import starfile
+
+from templearn.errors import InputError
+from templearn.files import atomic_path, require_file
+
+TOMO_NAME = "rlnTomoName"
+COORDINATES = ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ")
+ANGLES = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
+POSITION_ANGST = ("tlPositionXAngst", "tlPositionYAngst", "tlPositionZAngst")
+MOLECULE_NAME = "tlMoleculeName"
+MOLECULE_CLASS = "tlMoleculeClass"  # "template" or "distractor"
+CLASS_ID = "tlClassId"
+STRUCTURE_FILE = "tlStructureFile"
+MAP_FILE = "tlMapFile"
+INSTANCE_ID = "tlInstanceId"
+SCORE = "tlScore"
+CLUSTER_SIZE = "tlClusterSize"
+
+GENERAL_BLOCK = "general"
+PARTICLES_BLOCK = "particles"
+VOXEL_SIZE = "tlVoxelSizeAngst"
+SIZE = ("tlSizeX", "tlSizeY", "tlSizeZ")
+
+
+def write_star(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame]) -> Path:
+    """Write named data blocks to a STAR file atomically."""
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        starfile.write(tables, tmp, overwrite=True)
+    return final
+
+
+def read_star(path: str | os.PathLike[str], block: str = PARTICLES_BLOCK,
+              required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read one block of a STAR file; InputError if unreadable or missing required columns."""
+    p = require_file(path)
+    try:
+        data = starfile.read(p, always_dict=True)
+    except Exception as exc:
+        raise InputError(f"not a readable STAR file ({exc})", p) from None
+    if block not in data:
+        raise InputError(f"no data_{block} block (found: {', '.join(data) or 'none'})", p)
+    table = data[block]
+    if not isinstance(table, pd.DataFrame):
+        table = pd.DataFrame([table]) if isinstance(table, dict) else pd.DataFrame()
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(f"missing columns {', '.join(missing)} in data_{block}", p)
+    return table
+
+
+def general_table(shape_zyx: tuple[int, int, int], voxel_size: float) -> pd.DataFrame:
+    """One-row table recording a tomogram's size (x, y, z voxels) and voxel size (Å)."""
+    nz, ny, nx = shape_zyx
+    return pd.DataFrame({SIZE[0]: [nx], SIZE[1]: [ny], SIZE[2]: [nz], VOXEL_SIZE: [voxel_size]})
