@@ -41,7 +41,7 @@ def gaussian_lowpass(data: np.ndarray, voxel_size: float, resolution: float) -> 
         shape = [1] * data.ndim
         shape[axis] = len(f)
         spectrum *= np.exp(-2.0 * math.pi**2 * sigma**2 * f**2).reshape(shape)
-    return np.fft.irfftn(spectrum, s=data.shape).astype(np.float32)
+    return np.fft.irfftn(spectrum, s=data.shape, axes=tuple(range(data.ndim))).astype(np.float32)
 
 
 def auto_box(coords: np.ndarray, centre: np.ndarray, voxel_size: float,

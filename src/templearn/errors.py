@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from os import PathLike
 
 
@@ -15,3 +17,14 @@ class InputError(Exception):
         self.path = None if path is None else str(path)
         self.message = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+@contextlib.contextmanager
+def about(path: str | PathLike[str]) -> Iterator[None]:
+    """Attribute path-less InputErrors raised inside the block to the input file `path`."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.path is not None:
+            raise
+        raise InputError(exc.message, path) from None

@@ -89,10 +89,9 @@ def write_mrc(path: str | os.PathLike[str], volume: Volume) -> Path:
     """Write `volume` atomically, with its voxel size and origin in the header."""
     data = _as_mrc_dtype(volume.data)
     final = Path(path)
-    with atomic_path(final) as tmp:
-        with mrcfile.new(tmp, overwrite=True) as mrc:
-            mrc.set_data(np.ascontiguousarray(data))
-            mrc.voxel_size = volume.voxel_size
-            mrc.header.origin = volume.origin
-            mrc.update_header_stats()
+    with atomic_path(final) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
+        mrc.set_data(np.ascontiguousarray(data))
+        mrc.voxel_size = volume.voxel_size
+        mrc.header.origin = volume.origin
+        mrc.update_header_stats()
     return final

@@ -31,10 +31,8 @@ def track(items: Iterable[T], description: str, total: int | None = None,
         yield from rich_track(items, description=description, total=total, console=console)
         return
     start = last = time.monotonic()
-    done = 0
-    for item in items:
+    for done, item in enumerate(items, start=1):
         yield item
-        done += 1
         now = time.monotonic()
         if now - last >= log_every_s or done == total:
             of = f"/{total}" if total else ""

@@ -23,17 +23,24 @@ def command(
     import pandas as pd
 
     from templearn.deform import deform
+    from templearn.errors import about
     from templearn.files import atomic_path
     from templearn.nma import NormalModes
     from templearn.progress import log, track
     from templearn.provenance import write_provenance
-    from templearn.structure import (output_suffix, read_structure, structure_stem,
-                                     with_coords, write_structure)
+    from templearn.structure import (
+        output_suffix,
+        read_structure,
+        structure_stem,
+        with_coords,
+        write_structure,
+    )
 
     model = read_structure(structure)
     normal_modes = NormalModes.load(modes)
-    conformers = deform(model, normal_modes, n_conformers, amplitude,
-                        np.random.default_rng(seed))
+    with about(modes):
+        conformers = deform(model, normal_modes, n_conformers, amplitude,
+                            np.random.default_rng(seed))
     stem = structure_stem(structure)
     suffix = output_suffix(model.structure)
     names = [f"{stem}_conf{i:03d}{suffix}" for i in range(n_conformers)]

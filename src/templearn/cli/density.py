@@ -18,7 +18,7 @@ def command(
 ) -> None:
     """Density maps on an e2pdb2mrc-like scale (sum of atomic numbers per voxel)."""
     from templearn.density import density_map
-    from templearn.errors import InputError
+    from templearn.errors import InputError, about
     from templearn.mrc import write_mrc
     from templearn.progress import log, track
     from templearn.provenance import write_provenance
@@ -30,8 +30,12 @@ def command(
     if len(set(stems)) != len(stems):
         raise InputError("two input structures share a file name; maps would overwrite")
     models = [read_structure(s) for s in structures]  # validate every input before writing
-    maps = [density_map(m.coords, m.atomic_numbers, voxel_size, resolution, box, name=m.name)
-            for m in track(models, "density: computing maps")]
+    maps = []
+    for path, model in track(list(zip(structures, models, strict=True)),
+                             "density: computing maps"):
+        with about(path):
+            maps.append(density_map(model.coords, model.atomic_numbers, voxel_size, resolution,
+                                    box, name=model.name))
     for stem, volume in zip(stems, maps, strict=True):
         write_mrc(output_dir / f"{stem}.mrc", volume)
     write_provenance(output_dir, "density", {

@@ -19,6 +19,7 @@ def command(
     """Normal modes of a template (ProDy ANM on coarse-grained nodes, sparse solver)."""
     import time
 
+    from templearn.errors import about
     from templearn.nma import compute_normal_modes
     from templearn.progress import log
     from templearn.provenance import write_provenance
@@ -27,7 +28,8 @@ def command(
     out = output or Path(f"{structure_stem(structure)}.modes.npz")
     model = read_structure(structure)
     start = time.monotonic()
-    modes = compute_normal_modes(model, selection, n_modes, cutoff, gamma)
+    with about(structure):
+        modes = compute_normal_modes(model, selection, n_modes, cutoff, gamma)
     modes.save(out)
     write_provenance(out.parent, "nma", {
         "structure": structure, "output": out, "selection": selection, "modes": n_modes,

@@ -25,6 +25,7 @@ def command(
     """One pseudo-atom per foreground voxel, for simulating a particle known only as a map."""
     import numpy as np
 
+    from templearn.errors import about
     from templearn.mrc import read_mrc
     from templearn.progress import log
     from templearn.provenance import write_provenance
@@ -32,8 +33,9 @@ def command(
     from templearn.structure import output_suffix, write_structure
 
     volume = read_mrc(density_map)
-    model = pseudo_atoms(volume, np.random.default_rng(seed), lowpass, threshold, mass_kda,
-                         phosphorus_fraction, name=density_map.stem)
+    with about(density_map):
+        model = pseudo_atoms(volume, np.random.default_rng(seed), lowpass, threshold, mass_kda,
+                             phosphorus_fraction, name=density_map.stem)
     out = output or Path(f"{density_map.stem}_pseudo.pdb")
     if output_suffix(model) == ".cif" and out.suffix != ".cif":
         out = out.with_suffix(".cif")

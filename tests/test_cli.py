@@ -1,0 +1,112 @@
+"""The `templearn` command as users meet it: outputs, exit status 2 on bad input, no leftovers."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from templearn.mrc import read_mrc
+from templearn.structure import read_structure
+
+
+def templearn(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from templearn.cli import main; main()", *args],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_structure_stages_end_to_end(tmp_path, nucleosome):
+    modes = tmp_path / "nma" / "2pyo.modes.npz"
+    run = templearn("nma", str(nucleosome), "-o", str(modes))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "nma" / "versions.yml").exists()
+
+    conf = tmp_path / "conf"
+    run = templearn("deform", str(nucleosome), str(modes), "-n", "3", "-A", "100", "--seed", "5",
+                    "-o", str(conf))
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(conf / "2pyo_centered_rmsd.csv")
+    assert list(table["file"]) == [f"2pyo_centered_conf00{i}.pdb" for i in range(3)]
+    assert table["rmsd_angstrom"].between(1.0, 4.0).all()
+    first = read_structure(conf / "2pyo_centered_conf000.pdb")
+    reference = read_structure(nucleosome)
+    rmsd = np.sqrt(((first.coords - (reference.coords - reference.coords.mean(0))) ** 2)
+                   .sum(1).mean())
+    assert rmsd == pytest.approx(table["rmsd_angstrom"][0], abs=2e-3)
+
+    maps = tmp_path / "maps"
+    run = templearn("density", *map(str, sorted(conf.glob("*.pdb"))), "-o", str(maps),
+                    "--voxel-size", "8", "--resolution", "16", "--box", "32")
+    assert run.returncode == 0, run.stderr
+    volume = read_mrc(maps / "2pyo_centered_conf001.mrc")
+    assert volume.data.shape == (32, 32, 32) and volume.voxel_size == pytest.approx(8.0)
+
+    pseudo = tmp_path / "pseudo.pdb"
+    run = templearn("pseudoatoms", str(maps / "2pyo_centered_conf001.mrc"), "-o", str(pseudo),
+                    "--lowpass", "16")
+    assert run.returncode == 0, run.stderr
+    assert read_structure(pseudo).n_atoms > 100
+
+
+def one_line_error(run: subprocess.CompletedProcess, *needles: str) -> None:
+    assert run.returncode == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("templearn: error: "), run.stderr
+    assert "Traceback" not in run.stderr
+    for needle in needles:
+        assert needle in errors[0]
+
+
+def test_missing_file(tmp_path):
+    one_line_error(templearn("nma", str(tmp_path / "absent.pdb")), "absent.pdb", "no such file")
+
+
+def test_malformed_pdb_leaves_no_output(tmp_path):
+    bad = tmp_path / "bad.pdb"
+    bad.write_text("this is not a PDB file\n")
+    one_line_error(templearn("density", str(bad), "-o", str(tmp_path / "maps")), "bad.pdb")
+    assert not (tmp_path / "maps").exists()
+
+
+def test_empty_selection(tmp_path, nucleosome):
+    run = templearn("nma", str(nucleosome), "--selection", "name ZZ", "-o", str(tmp_path / "m.npz"))
+    one_line_error(run, "2pyo_centered.pdb: ", "matches no atoms")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_mrc(tmp_path):
+    bad = tmp_path / "bad.mrc"
+    bad.write_bytes(b"\0" * 100)
+    one_line_error(templearn("pseudoatoms", str(bad), "-o", str(tmp_path / "p.pdb")), "bad.mrc")
+    assert not (tmp_path / "p.pdb").exists()
+
+
+def test_non_positive_voxel_size(tmp_path, nucleosome):
+    one_line_error(templearn("density", str(nucleosome), "--voxel-size", "0",
+                             "-o", str(tmp_path / "maps")), "voxel-size")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    run = templearn("--debug", "nma", str(tmp_path / "absent.pdb"))
+    assert run.returncode != 0 and "Traceback" in run.stderr
+
+
+def test_nma_stage_does_not_import_jax(tmp_path, nucleosome):
+    code = ("import sys; from templearn.cli import app\n"
+            "try:\n    app(['nma', sys.argv[1], '-o', sys.argv[2]])\nexcept SystemExit:\n    pass\n"
+            "assert 'jax' not in sys.modules, 'nma imported jax'\n"
+            "assert 'templearn.nma' in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", code, str(nucleosome), str(tmp_path / "m.npz")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_help_imports_no_stage_dependencies():
+    code = ("import sys; from templearn.cli import app\n"
+            "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = {'jax', 'prody', 'scipy', 'gemmi', 'mrcfile'} & set(sys.modules)\n"
+            "assert not heavy, heavy\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
