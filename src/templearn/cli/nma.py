@@ -36,5 +36,5 @@ def command(
         "cutoff": cutoff, "gamma": gamma}, packages=("prody", "numpy", "scipy", "gemmi"),
         name=out.name.removesuffix(".npz"))
     log(f"nma: {model.name}: {model.n_atoms} atoms, {len(modes.node_indices)} nodes, "
-        f"{len(modes.eigenvalues)} modes ({modes.n_zero_modes} rigid skipped) in "
+        f"{len(modes.eigenvalues)} modes ({modes.n_zero_modes} zero-frequency modes skipped) in "
         f"{time.monotonic() - start:.1f} s -> {out}")
