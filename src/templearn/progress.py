@@ -38,3 +38,26 @@ def track(items: Iterable[T], description: str, total: int | None = None,
             of = f"/{total}" if total else ""
             log(f"{description} {done}{of} ({now - start:.0f} s)")
             last = now
+
+
+class Counter:
+    """Feedback for loops of unknown length: a live count on a terminal, else log lines."""
+
+    def __init__(self, description: str, log_every_s: float = 10.0) -> None:
+        self.description, self.log_every_s = description, log_every_s
+        self.start = self.last = time.monotonic()
+        self.status = console.status(description) if sys.stderr.isatty() else None
+        if self.status is not None:
+            self.status.start()
+
+    def update(self, count: int) -> None:
+        now = time.monotonic()
+        if self.status is not None:
+            self.status.update(f"{self.description} {count} ({now - self.start:.0f} s)")
+        elif now - self.last >= self.log_every_s:
+            log(f"{self.description} {count} ({now - self.start:.0f} s)")
+            self.last = now
+
+    def close(self) -> None:
+        if self.status is not None:
+            self.status.stop()

@@ -17,6 +17,7 @@ import numpy as np
 from templearn.density import gaussian_lowpass
 from templearn.errors import InputError
 from templearn.mrc import Volume
+from templearn.sample import PROTEIN_VOLUME_PER_DA
 
 #: Residues per chain that fixed-column PDB residue numbers allow.
 RESIDUES_PER_CHAIN = 9999
@@ -41,7 +42,7 @@ def foreground_mask(volume: Volume, lowpass: float, threshold: float | None = No
     encloses `mass_kda` at 1.21 Å³/Da, or Otsu's threshold (in that order of preference)."""
     smooth = gaussian_lowpass(volume.data.astype(np.float64), volume.voxel_size, lowpass)
     if threshold is None and mass_kda is not None:
-        n_voxels = round(mass_kda * 1000.0 * 1.21 / volume.voxel_size**3)
+        n_voxels = round(mass_kda * 1000.0 * PROTEIN_VOLUME_PER_DA / volume.voxel_size**3)
         if not 0 < n_voxels <= smooth.size:
             raise InputError(f"a mass of {mass_kda} kDa gives {n_voxels} voxels; the map has "
                              f"{smooth.size}")

@@ -30,7 +30,13 @@ INSTANCE_ID = "tlInstanceId"
 SCORE = "tlScore"
 CLUSTER_SIZE = "tlClusterSize"
 
+MASS_DA = "tlMassDa"
+ATOM_MEAN_OFFSET = ("tlAtomMeanOffsetXAngst", "tlAtomMeanOffsetYAngst", "tlAtomMeanOffsetZAngst")
+
 GENERAL_BLOCK = "general"
+MAPS_BLOCK = "maps"
+#: Index of the maps in a directory made by `templearn density`.
+MAPS_INDEX = "maps.star"
 PARTICLES_BLOCK = "particles"
 VOXEL_SIZE = "tlVoxelSizeAngst"
 SIZE = ("tlSizeX", "tlSizeY", "tlSizeZ")

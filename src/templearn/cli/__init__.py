@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from templearn.cli import deform, density, nma, pseudoatoms
+from templearn.cli import deform, density, labels, nma, pseudoatoms, tetris
 from templearn.errors import InputError
 
 app = typer.Typer(
@@ -38,6 +38,8 @@ app.command("nma")(nma.command)
 app.command("deform")(deform.command)
 app.command("density")(density.command)
 app.command("pseudoatoms")(pseudoatoms.command)
+app.command("tetris")(tetris.command)
+app.command("labels")(labels.command)
 
 
 def main() -> None:

@@ -16,9 +16,14 @@ def command(
     box: int | None = typer.Option(
         None, help="Cubic box edge (voxels). Default: smallest even box that fits."),
 ) -> None:
-    """Density maps on an e2pdb2mrc-like scale (sum of atomic numbers per voxel)."""
+    """Density maps on an e2pdb2mrc-like scale (sum of atomic numbers per voxel).
+
+    Also keeps `maps.star` in the output directory: molecule name, source structure,
+    mass and atom-mean offset of every map (read by `templearn tetris`).
+    """
     from templearn.density import density_map
     from templearn.errors import InputError, about
+    from templearn.maps_index import MapEntry, atom_mean_offset, update_maps_index
     from templearn.mrc import write_mrc
     from templearn.progress import log, track
     from templearn.provenance import write_provenance
@@ -36,8 +41,12 @@ def command(
         with about(path):
             maps.append(density_map(model.coords, model.atomic_numbers, voxel_size, resolution,
                                     box, name=model.name))
-    for stem, volume in zip(stems, maps, strict=True):
-        write_mrc(output_dir / f"{stem}.mrc", volume)
+    entries = []
+    for stem, path, model, volume in zip(stems, structures, models, maps, strict=True):
+        map_file = write_mrc(output_dir / f"{stem}.mrc", volume)
+        entries.append(MapEntry(stem, map_file, path, model.mass_da(),
+                                atom_mean_offset(model.coords, model.atomic_numbers)))
+    update_maps_index(output_dir, entries)
     write_provenance(output_dir, "density", {
         "structures": structures, "voxel_size": voxel_size, "resolution": resolution,
         "box": box}, packages=("numpy", "gemmi", "mrcfile"))

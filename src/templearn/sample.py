@@ -1,0 +1,62 @@
+"""Sample tables: reading and writing `molecules.star`, and Å ↔ voxel conversions.
+
+Positions are in Å from the sample corner, voxel i having its centre at i × voxel size.
+A tomogram of the same specimen shares the sample's centre: voxel index
+`(p − c_sample) / v_tomo + (n_tomo − 1) / 2`, whatever its voxel size and thickness.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from templearn import star
+from templearn.errors import InputError
+
+#: Protein partial specific volume, Å³ per Da.
+PROTEIN_VOLUME_PER_DA = 1.21
+CLASS_NAME = "tlClassName"
+TEMPLATE, DISTRACTOR = "template", "distractor"
+MOLECULE_COLUMNS = (star.MOLECULE_NAME, star.MOLECULE_CLASS, CLASS_NAME, star.CLASS_ID,
+                    star.MAP_FILE, *star.POSITION_ANGST, *star.ANGLES)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A voxel grid: shape `[z, y, x]` and voxel size (Å)."""
+
+    shape_zyx: tuple[int, int, int]
+    voxel_size: float
+
+    @property
+    def centre_angst(self) -> np.ndarray:
+        """Physical position (x y z, Å) of the grid centre, voxel (n - 1) / 2."""
+        return (np.array(self.shape_zyx[::-1]) - 1) / 2.0 * self.voxel_size
+
+
+def to_grid_voxels(positions_angst: np.ndarray, sample: Grid, target: Grid) -> np.ndarray:
+    """Sample positions (n, 3; x y z Å) -> fractional voxel indices (x y z) of `target`."""
+    target_centre = (np.array(target.shape_zyx[::-1]) - 1) / 2.0
+    return (positions_angst - sample.centre_angst) / target.voxel_size + target_centre
+
+
+def read_molecules(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, Grid]:
+    """The molecules table of a sample and the sample grid."""
+    table = star.read_star(path, star.PARTICLES_BLOCK, required=MOLECULE_COLUMNS)
+    general = star.read_star(path, star.GENERAL_BLOCK, required=(*star.SIZE, star.VOXEL_SIZE))
+    nx, ny, nz = (int(general[c].iloc[0]) for c in star.SIZE)
+    voxel = float(general[star.VOXEL_SIZE].iloc[0])
+    if voxel <= 0 or min(nx, ny, nz) <= 0:
+        raise InputError("sample geometry in data_general is not positive", path)
+    return table, Grid((nz, ny, nx), voxel)
+
+
+def write_molecules(path: str | os.PathLike[str], table: pd.DataFrame, grid: Grid) -> Path:
+    """Write a molecules table with its sample geometry."""
+    return star.write_star(path, {star.GENERAL_BLOCK: star.general_table(grid.shape_zyx,
+                                                                         grid.voxel_size),
+                                  star.PARTICLES_BLOCK: table})
