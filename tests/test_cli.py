@@ -110,3 +110,65 @@ def test_help_imports_no_stage_dependencies():
             "assert not heavy, heavy\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.fixture(scope="module")
+def synthetic_maps(tmp_path_factory):
+    """`templearn density` maps (with maps.star) of small synthetic L-shaped molecules."""
+    from templearn.pseudoatoms import pseudo_atomic_model
+    from templearn.structure import write_structure
+    from tests.test_tetris import l_shaped_molecule
+
+    root = tmp_path_factory.mktemp("synthetic")
+    rng = np.random.default_rng(0)
+    for folder, arms in (("templates", (60.0,)), ("distractors", (80.0, 50.0))):
+        paths = []
+        for arm in arms:
+            coords, _ = l_shaped_molecule(rng, arm)
+            path = root / "pdb" / f"{folder}_{int(arm)}.cif"
+            write_structure(path, pseudo_atomic_model(coords, np.zeros(len(coords), bool)))
+            paths.append(str(path))
+        run = templearn("density", *paths, "-o", str(root / folder))
+        assert run.returncode == 0, run.stderr
+    return root
+
+
+@pytest.mark.slow
+def test_tetris_and_labels_end_to_end(tmp_path, synthetic_maps):
+    out = tmp_path / "sample"
+    run = templearn("tetris", "-t", f"L={synthetic_maps / 'templates'}",
+                    "-d", str(synthetic_maps / "distractors"), "--shape", "40,40,24",
+                    "--seed", "3", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    for name in ("molecules.star", "instances.mrc", "density.mrc", "slices.png", "versions.yml"):
+        assert (out / name).exists()
+    from templearn.sample import read_molecules
+
+    table, grid = read_molecules(out / "molecules.star")
+    assert grid.shape_zyx == (24, 40, 40) and len(table) > 10
+    assert set(table["tlClassName"]) == {"L", "distractor"}
+    assert table["tlStructureFile"].str.endswith(".cif").all()
+    instances = read_mrc(out / "instances.mrc")
+    assert instances.data.max() == len(table)
+
+    run = templearn("labels", str(out / "molecules.star"), "--like", str(out / "density.mrc"),
+                    "-o", str(tmp_path / "labels"))
+    assert run.returncode == 0, run.stderr
+    labels = read_mrc(tmp_path / "labels" / "labels.mrc")
+    assert labels.data.shape == (24, 40, 40) and set(np.unique(labels.data)) == {0, 1}
+
+
+def test_tetris_rejects_mismatched_voxel_sizes(tmp_path, synthetic_maps):
+    fine = tmp_path / "fine"
+    cif = str(next((synthetic_maps / "pdb").glob("distractors_*.cif")))
+    assert templearn("density", cif, "--voxel-size", "10", "-o", str(fine)).returncode == 0
+    run = templearn("tetris", "-t", str(synthetic_maps / "templates"), "-d", str(fine),
+                    "-o", str(tmp_path / "s"))
+    one_line_error(run, "voxel size")
+    assert not (tmp_path / "s").exists()
+
+
+def test_tetris_needs_maps_made_by_density(tmp_path, synthetic_maps):
+    lone = tmp_path / "lone.mrc"
+    lone.write_bytes(next((synthetic_maps / "templates").glob("*.mrc")).read_bytes())
+    one_line_error(templearn("tetris", "-t", str(lone), "-o", str(tmp_path / "s")), "maps.star")
