@@ -154,13 +154,14 @@ def _morph(mask: jnp.ndarray, radius: int, box: int) -> jnp.ndarray:
     return grown if radius > 0 else ~grown
 
 
-@partial(jax.jit, static_argnames=("box", "sigma", "band"))
+@partial(jax.jit, static_argnames=("box", "sigma", "band", "window"))
 def prepare_molecules(volume: jnp.ndarray, centre: jnp.ndarray, matrices_zyx: jnp.ndarray,
                       threshold: jnp.ndarray, box: int, sigma: float,
-                      band: tuple[int, int]) -> tuple[jnp.ndarray, ...]:
-    """Rotate one map by several rotations; return (density, mask, core, outer, half):
-    the rotated maps, their binarised masks and insertion bands, each (R, box³), and the
-    half-edge of the largest cube inside each core (R,), which guides the local search.
+                      band: tuple[int, int], window: int) -> tuple[jnp.ndarray, ...]:
+    """Rotate one map by several rotations; return (density, mask, core, outer, half,
+    core spectra, outer spectra): the rotated maps, their binarised masks and insertion
+    bands, each (R, box³), the half-edge of the largest cube inside each core (R,), which
+    guides the local search, and the band's spectra for searching a window³ region.
 
     Rotations are about the map centre, which lands on voxel (box - 1) / 2.
     """
@@ -176,7 +177,11 @@ def prepare_molecules(volume: jnp.ndarray, centre: jnp.ndarray, matrices_zyx: jn
         core = _morph(mask, band[0], box)
         return density, mask, core, _morph(mask, band[1], box), _inscribed_cube(core)
 
-    return jax.vmap(one)(matrices_zyx)
+    prepared = jax.vmap(one)(matrices_zyx)
+    core, outer = prepared[2], prepared[3]
+    window_shape = (window,) * 3
+    return (*prepared, _kernel_spectra(core, window_shape, 1),
+            _kernel_spectra(outer, window_shape, 1))
 
 
 def _inscribed_cube(mask: jnp.ndarray) -> jnp.ndarray:
@@ -184,8 +189,9 @@ def _inscribed_cube(mask: jnp.ndarray) -> jnp.ndarray:
     h = jnp.int32(0)
     for half in range(1, PROXY_MAX_HALF + 1):
         k = 2 * half + 1
-        eroded = jax.lax.reduce_window(mask.astype(jnp.int32), 1, jax.lax.min, (k, k, k),
-                                       (1, 1, 1), "VALID")
+        eroded = mask.astype(jnp.int32)
+        for window in ((k, 1, 1), (1, k, 1), (1, 1, k)):  # a cube is three 1-D windows
+            eroded = jax.lax.reduce_window(eroded, 1, jax.lax.min, window, (1, 1, 1), "VALID")
         h = jnp.where(eroded.max() > 0, half, h)
     return h
 
@@ -200,9 +206,29 @@ def _pool(volume: jnp.ndarray, factor: int) -> jnp.ndarray:
     return blocks.max(axis=(n + 1, n + 3, n + 5))
 
 
-@partial(jax.jit, static_argnames=("factor",))
-def best_offset(core: jnp.ndarray, outer: jnp.ndarray, state: jnp.ndarray,
-                jitter: jnp.ndarray, factor: int = 1) -> tuple[jnp.ndarray, jnp.ndarray]:
+def _kernel_spectra(kernels: jnp.ndarray, shape: tuple[int, int, int],
+                    factor: int) -> jnp.ndarray:
+    """Conjugate spectra of kernels (R, b³), max-pooled by `factor`, zero-padded to `shape`."""
+    box = kernels.shape[1]
+    padded_box = -(-box // factor) * factor
+    pad = ((0, 0),) + ((0, padded_box - box),) * 3
+    pooled = _pool(jnp.pad(kernels, pad), factor).astype(jnp.float32)
+    b = pooled.shape[1]
+    canvas = jnp.zeros((kernels.shape[0], *shape), jnp.float32).at[:, :b, :b, :b].set(pooled)
+    return jnp.conj(jnp.fft.rfftn(canvas, axes=(1, 2, 3)))
+
+
+@partial(jax.jit, static_argnames=("shape", "factor"))
+def kernel_spectra(core: jnp.ndarray, outer: jnp.ndarray, shape: tuple[int, int, int],
+                   factor: int = 1) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Spectra of the core and outer masks for searching a region of `shape` (pooled)."""
+    return _kernel_spectra(core, shape, factor), _kernel_spectra(outer, shape, factor)
+
+
+@partial(jax.jit, static_argnames=("box", "factor"))
+def best_offset(core_spectra: jnp.ndarray, outer_spectra: jnp.ndarray, state: jnp.ndarray,
+                jitter: jnp.ndarray, box: int, factor: int = 1
+                ) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Best placement of each rotation's box within `state` (an int8 region).
 
     Returns per rotation the flat index of the best box corner among the positions where
@@ -212,28 +238,20 @@ def best_offset(core: jnp.ndarray, outer: jnp.ndarray, state: jnp.ndarray,
     With `factor` > 1 everything is max-pooled first: a feasible pooled position is
     feasible at full resolution too (at corner = factor × pooled corner).
     """
-    box = core.shape[1]
-    padded_box = -(-box // factor) * factor
-    pad = ((0, 0),) + ((0, padded_box - box),) * 3
-    core = _pool(jnp.pad(core, pad), factor).astype(jnp.float32)
-    outer = _pool(jnp.pad(outer, pad), factor).astype(jnp.float32)
     blocked = _pool(state != FREE, factor).astype(jnp.float32)
     occupied = _pool(state == OCCUPIED, factor).astype(jnp.float32)
-    shape, b = blocked.shape, core.shape[1]
+    shape, b = blocked.shape, -(-box // factor)
     valid = tuple(n - b + 1 for n in shape)
 
-    def correlate(kernels: jnp.ndarray, image: jnp.ndarray) -> jnp.ndarray:
-        # c[r, t] = Σ_x kernels[r, x] · image[x + t]; no wrap-around for valid offsets t.
-        padded = jnp.zeros((kernels.shape[0], *shape), jnp.float32)
-        spectra = jnp.fft.rfftn(padded.at[:, :b, :b, :b].set(kernels), axes=(1, 2, 3))
-        corr = jnp.fft.irfftn(jnp.conj(spectra) * jnp.fft.rfftn(image)[None], s=shape,
-                              axes=(1, 2, 3))
+    def correlate(spectra: jnp.ndarray, image: jnp.ndarray) -> jnp.ndarray:
+        # c[r, t] = Σ_x kernel[r, x] · image[x + t]; no wrap-around for valid offsets t.
+        corr = jnp.fft.irfftn(spectra * jnp.fft.rfftn(image)[None], s=shape, axes=(1, 2, 3))
         return corr[:, : valid[0], : valid[1], : valid[2]]
 
-    feasible = (correlate(core, blocked) < 0.5)
-    contact = jnp.round(correlate(outer, occupied))
+    feasible = correlate(core_spectra, blocked) < 0.5
+    contact = jnp.round(correlate(outer_spectra, occupied))
     feasible &= contact > 0.5
-    score = jnp.where(feasible, contact + jitter[None], -1.0).reshape(core.shape[0], -1)
+    score = jnp.where(feasible, contact + jitter[None], -1.0).reshape(core_spectra.shape[0], -1)
     flat = jnp.argmax(score, axis=1)
     return flat, jnp.take_along_axis(score, flat[:, None], axis=1)[:, 0]
 
@@ -258,13 +276,49 @@ def box_sums(values: np.ndarray, half: int) -> np.ndarray:
 # --------------------------------------------------------------------------- the packer
 
 
+class _ArgmaxGrid:
+    """A 3D score map whose maximum stays cheap to find under local updates.
+
+    Per-block maxima are refreshed where values change, so the argmax scans the blocks
+    and then one block instead of the whole sample.
+    """
+
+    BLOCK = 8
+
+    def __init__(self, shape: tuple[int, int, int], fill: float) -> None:
+        b = self.BLOCK
+        self.shape = shape
+        n_blocks = tuple(-(-n // b) for n in shape)
+        self.values = np.full(tuple(n * b for n in n_blocks), fill, dtype=np.float32)
+        self.blocks = np.full(n_blocks, fill, dtype=np.float32)
+
+    def write(self, lo: np.ndarray, hi: np.ndarray, values: np.ndarray | float) -> None:
+        """Set values[lo:hi] (z y x, within `shape`) and refresh the blocks they touch."""
+        self.values[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = values
+        b = self.BLOCK
+        b0, b1 = np.asarray(lo) // b, -(-np.asarray(hi) // b)
+        sub = self.values[b0[0] * b:b1[0] * b, b0[1] * b:b1[1] * b, b0[2] * b:b1[2] * b]
+        n = b1 - b0
+        self.blocks[b0[0]:b1[0], b0[1]:b1[1], b0[2]:b1[2]] = sub.reshape(
+            n[0], b, n[1], b, n[2], b).max(axis=(1, 3, 5))
+
+    def argmax(self) -> tuple[np.ndarray, float]:
+        """Index (z y x) and value of the maximum."""
+        block = np.array(np.unravel_index(int(np.argmax(self.blocks)), self.blocks.shape))
+        b = self.BLOCK
+        lo = block * b
+        sub = self.values[lo[0]:lo[0] + b, lo[1]:lo[1] + b, lo[2]:lo[2] + b]
+        local = np.array(np.unravel_index(int(np.argmax(sub)), sub.shape))
+        return lo + local, float(sub[tuple(local)])
+
+
 class _Packer:
     """Mutable packing state; one instance per `pack` call."""
 
     #: Proxy candidates are ranked by the occupied voxels in a cube of edge 2·h + 1.
     CONTACT_HALF = 5
     #: The exact local search covers at least ±SEARCH_RANGE voxels around a candidate.
-    SEARCH_RANGE = 5
+    SEARCH_RANGE = 4
     #: The full search first runs on a grid coarser by this factor.
     COARSE = 2
 
@@ -288,7 +342,7 @@ class _Packer:
         self.state[p:-p, p:-p, p:-p] = FREE
         self.instances = np.zeros(params.shape_zyx, dtype=np.int32)
         self.density = np.zeros(params.shape_zyx, dtype=np.float32)
-        self.proxy = {h: np.full(params.shape_zyx, -1.0, dtype=np.float32)
+        self.proxy = {h: _ArgmaxGrid(params.shape_zyx, -1.0)
                       for h in range(1, PROXY_MAX_HALF + 1)}
         self.proxy_jitter = rng.random(params.shape_zyx, dtype=np.float32) * 0.5
         self.device_maps = jnp.asarray(molecules.maps)
@@ -296,17 +350,18 @@ class _Packer:
         self.n_full_searches = 0
 
     def prepare(self, k: int) -> tuple:
-        """Rotated density, mask, core, outer (R, box³ each), core cube half, angles."""
+        """Rotated density, mask, core, outer (R, box³ each), core cube half, window
+        spectra of core and outer, RELION angles."""
         rotations = Rotation.random(self.params.rotations, random_state=self.rng)
         matrices = geometry.xyz_to_zyx(rotations.as_matrix()).astype(np.float32)
         prepared = prepare_molecules(
             self.device_maps[k], jnp.asarray(self.molecules.centres[k], jnp.float32),
             jnp.asarray(matrices), jnp.float32(self.thresholds[k]), box=self.box,
-            sigma=self.params.sigma, band=self.params.band)
+            sigma=self.params.sigma, band=self.params.band, window=self.window)
         return (*prepared, geometry.rotation_to_relion(rotations))
 
-    def search_region(self, corner: np.ndarray, size: tuple[int, ...], core: jnp.ndarray,
-                      outer: jnp.ndarray, factor: int = 1) -> tuple[int, np.ndarray] | None:
+    def search_region(self, corner: np.ndarray, size: tuple[int, ...], spectra: tuple,
+                      factor: int = 1) -> tuple[int, np.ndarray] | None:
         """Best feasible placement (rotation, box corner) with the box inside the region,
         on a grid coarser by `factor` if asked (then only corners on that grid)."""
         region = self.state[corner[0]: corner[0] + size[0], corner[1]: corner[1] + size[1],
@@ -314,16 +369,15 @@ class _Packer:
         pooled_box = -(-self.box // factor)
         valid = tuple(s // factor - pooled_box + 1 for s in size)
         jitter = self.rng.random(valid, dtype=np.float32) * 0.5
-        flat, score = best_offset(core, outer, jnp.asarray(region), jnp.asarray(jitter),
-                                  factor=factor)
+        flat, score = best_offset(*spectra, jnp.asarray(region), jnp.asarray(jitter),
+                                  box=self.box, factor=factor)
         flat, score = np.asarray(flat), np.asarray(score)
         r = int(np.argmax(score))
         if score[r] <= 0:
             return None
         return r, corner + factor * np.array(np.unravel_index(int(flat[r]), valid))
 
-    def local_search(self, core: jnp.ndarray, outer: jnp.ndarray,
-                     half: int) -> tuple[int, np.ndarray] | None:
+    def local_search(self, spectra: tuple, half: int) -> tuple[int, np.ndarray] | None:
         """Exact search in windows around the proxy's best candidates for this core size.
 
         A window where the molecule fits nowhere is taken off the proxies of this and
@@ -336,20 +390,21 @@ class _Packer:
         limit = np.array(self.state.shape) - self.window
         reach = (self.window - self.box) // 2
         for _ in range(self.params.candidates):
-            flat = int(np.argmax(proxy))
-            if proxy.flat[flat] < 0:
+            centre, value = proxy.argmax()
+            if value < 0:
                 return None
-            centre = np.array(np.unravel_index(flat, proxy.shape))
             corner = np.clip(centre + offset, 0, limit)
-            result = self.search_region(corner, (self.window,) * 3, core, outer)
+            result = self.search_region(corner, (self.window,) * 3, spectra)
             if result is not None:
                 return result
-            lo, hi = np.maximum(centre - reach, 0), centre + reach + 1
+            lo = np.maximum(centre - reach, 0)
+            hi = np.minimum(centre + reach + 1, self.params.shape_zyx)
             for h in range(half, PROXY_MAX_HALF + 1):
-                self.proxy[h][lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = -1.0
+                self.proxy[h].write(lo, hi, -1.0)
         return None
 
-    def full_search(self, core: jnp.ndarray, outer: jnp.ndarray) -> tuple | None:
+    def full_search(self, core: jnp.ndarray, outer: jnp.ndarray,
+                    window_spectra: tuple) -> tuple | None:
         """Search every position where the box overlaps the sample.
 
         A coarse pass finds a place that certainly has room, refined in a window around
@@ -357,17 +412,21 @@ class _Packer:
         """
         self.n_full_searches += 1
         corner = np.full(3, self.pad - (self.box - 1))
-        coarse = self.search_region(corner, self.coarse_size, core, outer, self.COARSE)
+        coarse_shape = tuple(n // self.COARSE for n in self.coarse_size)
+        coarse = self.search_region(corner, self.coarse_size,
+                                    kernel_spectra(core, outer, coarse_shape, self.COARSE),
+                                    self.COARSE)
         if coarse is not None:
             r, found = coarse
             half = (self.window - self.box) // 2
             window_corner = np.clip(found - half, 0, np.array(self.state.shape) - self.window)
-            refined = self.search_region(window_corner, (self.window,) * 3, core[r:r + 1],
-                                         outer[r:r + 1])
+            refined = self.search_region(window_corner, (self.window,) * 3,
+                                         tuple(s[r:r + 1] for s in window_spectra))
             if refined is not None:
                 return r, refined[1]
             return coarse
-        return self.search_region(corner, self.full_size, core, outer)
+        return self.search_region(corner, self.full_size,
+                                  kernel_spectra(core, outer, self.full_size))
 
     def place(self, k: int, corner_padded: np.ndarray, density: np.ndarray, mask: np.ndarray,
               angles: np.ndarray) -> None:
@@ -407,8 +466,7 @@ class _Packer:
             inner = blocked[h - f: blocked.shape[0] - h + f, h - f: blocked.shape[1] - h + f,
                             h - f: blocked.shape[2] - h + f]
             free = box_sums(inner, f) == 0
-            proxy[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(free & touching, ranked,
-                                                                    -1.0)
+            proxy.write(lo, hi, np.where(free & touching, ranked, -1.0))
 
 
 def molecule_box(molecules: MoleculeSet, params: TetrisParams, thresholds: np.ndarray) -> int:
@@ -481,7 +539,7 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
 
     # First molecule: randomly rotated at the sample centre.
     k = next(sequence)
-    density, mask, core, _, _, angles = packer.prepare(k)
+    density, mask, core, *_, angles = packer.prepare(k)
     centre = np.array(params.shape_zyx) // 2
     corner = centre + packer.pad - (box - 1) // 2
     b = box
@@ -496,12 +554,13 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
     k = next(sequence)
     prepared = packer.prepare(k)
     while len(packer.placed) < limit and failures <= params.patience:
-        density, mask, core, outer, half, angles = prepared
+        density, mask, core, outer, half, core_spectra, outer_spectra, angles = prepared
+        spectra = (core_spectra, outer_spectra)
         found = None
         if params.search == "local":
-            found = packer.local_search(core, outer, int(np.asarray(half).min()))
+            found = packer.local_search(spectra, int(np.asarray(half).min()))
         if found is None:
-            found = packer.full_search(core, outer)
+            found = packer.full_search(core, outer, spectra)
         # Dispatch the next molecule's rotation now: the device computes it while the
         # host updates the sample below.
         k_next = next(sequence)
