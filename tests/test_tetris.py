@@ -157,3 +157,12 @@ def test_box_sums_match_direct_sums(rng):
     sums = box_sums(values, 1)
     assert sums.shape == (7, 8, 9)
     assert sums[2, 3, 4] == values[2:5, 3:6, 4:7].sum()
+
+
+def test_packing_stops_at_the_requested_protein_fraction(molecules):
+    params = TetrisParams(shape_zyx=(24, 40, 40), mask_mode="volume", band=(0, 1), seed=2,
+                          max_protein_fraction=0.15)
+    result = pack(molecules, params)
+    volume = molecules.masses_da[result.molecule_index] * 1.21
+    sample = np.prod(params.shape_zyx) * VOXEL**3
+    assert volume.sum() / sample >= 0.15 > volume[:-1].sum() / sample

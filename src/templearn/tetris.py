@@ -12,11 +12,13 @@ What makes it fast:
 - a molecule is rotated, blurred, binarised and eroded/dilated in one jitted function on
   a small box (FFT morphology with ball kernels), several rotations at once if asked;
 - in `local` search, a global proxy of where a molecule fits (a free cube with the most
-  occupied voxels around it) is kept up to date incrementally, and the exact
-  correlation is done in a small window around its best candidates; only when no
-  candidate window has room does the exact full-sample correlation run, so the stopping
-  rule is the paper's (the molecule fits nowhere). `full` search is the paper's loop
-  (full-sample correlation every time), which a GPU does quickly;
+  occupied voxels around it, one map per cube size) is kept up to date incrementally,
+  and the exact correlation is done in a small window around its best candidates;
+  windows found full are struck off the proxy. Only when no candidate window has room
+  is the whole sample searched: first on a 2× coarser grid (max-pooled, so a coarse
+  fit is a real fit), then exactly, so the stopping rule is the paper's (the molecule
+  fits nowhere). `full` search skips the proxy and searches the whole sample for every
+  molecule, like the paper's loop (a GPU does that quickly);
 - the occupied sample is the union of the placed masks, updated in place, instead of
   re-blurring and re-thresholding the whole sample density at every step.
 """
@@ -71,6 +73,7 @@ class TetrisParams:
     candidates: int = 3  # proxy candidates tried before the full search (local search)
     patience: int = 0  # consecutive molecules that fit nowhere before stopping
     max_molecules: int | None = None
+    max_protein_fraction: float | None = None  # stop once Σ molecular volume / sample ≥ this
     seed: int = 0
 
 
@@ -536,6 +539,9 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
     packer = _Packer(molecules, params, box, thresholds, rng)
     sequence = molecule_sequence(molecules, params.ratio, rng)
     limit = params.max_molecules if params.max_molecules is not None else np.inf
+    volume_per_da = PROTEIN_VOLUME_PER_DA / (np.prod(params.shape_zyx) * molecules.voxel_size**3)
+    fraction_limit = params.max_protein_fraction or np.inf
+    protein_fraction = 0.0
 
     # First molecule: randomly rotated at the sample centre.
     k = next(sequence)
@@ -549,11 +555,13 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
         raise InputError(f"{molecules.names[k]} does not fit a {params.shape_zyx[::-1]} "
                          "(x y z) sample; make the sample larger")
     packer.place(k, corner, np.asarray(density[0]), np.asarray(mask[0]), angles[0])
+    protein_fraction += molecules.masses_da[k] * volume_per_da
 
     failures = 0
     k = next(sequence)
     prepared = packer.prepare(k)
-    while len(packer.placed) < limit and failures <= params.patience:
+    while (len(packer.placed) < limit and protein_fraction < fraction_limit
+           and failures <= params.patience):
         density, mask, core, outer, half, core_spectra, outer_spectra, angles = prepared
         spectra = (core_spectra, outer_spectra)
         found = None
@@ -571,6 +579,7 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
             failures = 0
             r, corner = found
             packer.place(k, corner, np.asarray(density[r]), np.asarray(mask[r]), angles[r])
+            protein_fraction += molecules.masses_da[k] * volume_per_da
             if on_placed is not None:
                 on_placed(len(packer.placed))
         k = k_next

@@ -31,6 +31,9 @@ def command(
     patience: int = typer.Option(
         0, help="Molecules that may fail to fit in a row before stopping (0 = paper)."),
     max_molecules: int | None = typer.Option(None, help="Stop after this many molecules."),
+    max_protein_fraction: float | None = typer.Option(
+        None, help="Stop once the molecules fill this fraction of the sample volume "
+                   "(at 1.21 Å³/Da; cytoplasm is about 0.2-0.3)."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Crowded sample by the Template Learning "Tetris" algorithm (JAX)."""
@@ -73,7 +76,7 @@ def command(
     params = TetrisParams(shape_zyx=(nz, ny, nx), ratio=(r_t, r_d), band=(r_in, r_out),
                           sigma=sigma, threshold=threshold, mask_mode=mask, rotations=rotations,
                           search=search, patience=patience, max_molecules=max_molecules,
-                          seed=seed)
+                          max_protein_fraction=max_protein_fraction, seed=seed)
     molecules = molecule_set([v.data for v in volumes], [e.name for e in entries], ids,
                              [e.mass_da for e in entries], voxel, class_names,
                              [str(e.map_file) for e in entries],
@@ -99,7 +102,8 @@ def command(
         "template": template, "distractors": distractors, "name": name, "shape": shape,
         "ratio": ratio, "band": [r_in, r_out], "sigma": sigma, "threshold": threshold,
         "mask": mask, "rotations": rotations, "search": search, "patience": patience,
-        "max_molecules": max_molecules, "seed": seed,
+        "max_molecules": max_molecules, "max_protein_fraction": max_protein_fraction,
+        "seed": seed,
         "result": {"molecules": n, "mask_packing": round(packing, 4),
                    "protein_fraction": round(protein, 4), "seconds": round(seconds, 1)}},
         packages=("jax", "numpy", "scipy", "mrcfile", "starfile"))
