@@ -43,6 +43,8 @@ def command(
             raise InputError(f"--voxel-size must be positive, got {voxel_size}")
         nx, ny, nz = int_tuple(shape, 3, "--shape")
         target = Grid((nz, ny, nx), voxel_size)
+    elif shape is not None or voxel_size is not None:
+        raise InputError("--shape and --voxel-size go together")
     else:
         target = sample
     radii = {}
