@@ -105,8 +105,7 @@ class PackedSample:
     angles: np.ndarray  # (M, 3) RELION angles (degrees)
     instances: np.ndarray  # (Z, Y, X) int32, 0 = empty, i + 1 = molecule i
     density: np.ndarray  # (Z, Y, X) float32, sum of the rotated maps
-    n_full_searches: int = 0
-    stats: dict[str, float] = field(default_factory=dict)
+    n_full_searches: int = 0  # whole-sample searches (diagnostic of the local search)
 
 
 def molecule_set(maps: list[np.ndarray], names: list[str], class_ids: list[int],
@@ -590,7 +589,7 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
         centres_zyx=np.array([p[1] for p in placed], dtype=np.int64).reshape(-1, 3),
         angles=np.array([p[2] for p in placed]).reshape(-1, 3),
         instances=packer.instances, density=packer.density,
-        n_full_searches=packer.n_full_searches, stats={"box": box})
+        n_full_searches=packer.n_full_searches)
 
 
 def molecules_table(packed: PackedSample, molecules: MoleculeSet,

@@ -109,4 +109,5 @@ def command(
         packages=("jax", "numpy", "scipy", "mrcfile", "starfile"))
     log(f"tetris: {n} molecules ({int((table['tlMoleculeClass'] == 'template').sum())} "
         f"templates) in {seconds:.1f} s ({n / seconds * 60:.0f}/min); mask packing "
-        f"{packing:.2f}, protein volume fraction {protein:.2f} -> {output_dir}")
+        f"{packing:.2f}, protein volume fraction {protein:.2f}, {packed.n_full_searches} "
+        f"whole-sample searches -> {output_dir}")
