@@ -32,3 +32,15 @@ def map_files(spec: str, option: str) -> list[Path]:
     if not files:
         raise InputError(f"{option} {spec!r} names no .mrc files")
     return files
+
+
+def float_pair(text: str, option: str) -> tuple[float, float]:
+    """'-4,-2.5' -> (-4.0, -2.5); InputError naming the option otherwise."""
+    parts = [p for p in text.split(",") if p.strip()]
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise InputError(f"{option} expects LOW,HIGH, got {text!r}") from None
+    if low > high:
+        raise InputError(f"{option}: low {low} > high {high}")
+    return low, high
