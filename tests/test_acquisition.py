@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from templearn.acquisition import (
+    Acquisition,
+    paper_grid,
+    random_acquisitions,
+    read_acquisitions,
+    select_acquisition,
+    write_acquisitions,
+)
+from templearn.errors import InputError
+
+
+def test_paper_grid_has_the_48_distinct_combinations():
+    for mode, defoci in (("vpp", {0.0, -0.5, -1.0}), ("def", {-2.5, -3.25, -4.0})):
+        rows = paper_grid(mode)
+        assert len(rows) == 48 and len({r.name for r in rows}) == 48
+        assert {r.defocus_um for r in rows} == defoci
+        assert all(r.phase_plate == (mode == "vpp") for r in rows)
+        combos = {(r.defocus_um, r.dose_total, r.tilt_max, r.tilt_step, r.ice_density)
+                  for r in rows}
+        assert len(combos) == 48
+        assert all(r.tilt_min == -r.tilt_max for r in rows)
+    with pytest.raises(InputError):
+        paper_grid("both")
+
+
+def test_dose_symmetric_order_starts_at_zero_and_alternates_in_groups():
+    acq = Acquisition(tilt_min=-6, tilt_max=6, tilt_step=2, dose_group=2, dose_total=70)
+    angles = acq.nominal_angles()
+    np.testing.assert_allclose(angles, [-6, -4, -2, 0, 2, 4, 6])
+    sequence = angles[np.argsort(acq.acquisition_order())]
+    np.testing.assert_allclose(sequence, [0, 2, 4, -2, -4, 6, -6])
+    assert acq.dose_per_image() == pytest.approx(10.0)
+    np.testing.assert_allclose(acq.prior_dose()[3], 0.0)  # 0° is exposed first
+    np.testing.assert_allclose(acq.prior_dose()[0], 60.0)  # -6° last
+    asymmetric = Acquisition(tilt_min=-10, tilt_max=50, tilt_step=10, dose_group=1)
+    order = asymmetric.acquisition_order()
+    assert sorted(order) == list(range(7))
+    assert asymmetric.nominal_angles()[np.argmin(order)] == 0
+
+
+def test_table_round_trip_and_row_selection(tmp_path):
+    rows = random_acquisitions(5, seed=3)
+    assert rows == random_acquisitions(5, seed=3)
+    assert rows != random_acquisitions(5, seed=4)
+    path = write_acquisitions(tmp_path / "acq.tsv", rows)
+    back = read_acquisitions(path)
+    assert back == rows
+    assert select_acquisition(back, "random002") == rows[2]
+    assert select_acquisition(back, "4") == rows[4]
+    with pytest.raises(InputError):
+        select_acquisition(back, "nope")
+    for r in rows:
+        assert -90 <= r.tilt_min < 0 < r.tilt_max <= 90 and r.tilt_step % 0.5 == 0
+        lo, hi = (-1.0, 0.0) if r.phase_plate else (-4.0, -2.5)
+        assert lo <= r.defocus_um <= hi
+
+
+def test_impossible_settings_and_malformed_tables_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="dose_total"):
+        Acquisition(dose_total=0)
+    with pytest.raises(InputError, match="tilt_min"):
+        Acquisition(tilt_min=10, tilt_max=-10)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("name\tdose_total\nx\tlots\n")
+    with pytest.raises(InputError, match="not a number"):
+        read_acquisitions(bad)
+    bad.write_text("name\tcolour\nx\tblue\n")
+    with pytest.raises(InputError, match="unknown"):
+        read_acquisitions(bad)

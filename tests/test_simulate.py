@@ -1,0 +1,127 @@
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from templearn import star
+from templearn.acquisition import Acquisition
+from templearn.mrc import Volume
+from templearn.sample import Grid
+from templearn.simulate import exposure, optics
+from templearn.simulate.fast import FastParams, _image_formation, _strip_weights, simulate_fast
+from templearn.simulate.potential import SpecimenParams, molecule_potentials, place_molecules
+
+LAM_300 = optics.wavelength(300.0)
+
+
+def molecules_table(positions_xyz, angles=None, key="m", mass=1e5):
+    positions_xyz = np.atleast_2d(np.asarray(positions_xyz, dtype=float))
+    n = len(positions_xyz)
+    angles = np.zeros((n, 3)) if angles is None else np.atleast_2d(angles)
+    return pd.DataFrame({
+        star.MAP_FILE: [key] * n, star.MASS_DA: [mass] * n, star.CLASS_ID: [1] * n,
+        **{c: positions_xyz[:, a] for a, c in enumerate(star.POSITION_ANGST)},
+        **{c: angles[:, a] for a, c in enumerate(star.ANGLES)}})
+
+
+def test_wavelength_and_interaction_constant_at_300_kv():
+    assert LAM_300 == pytest.approx(0.019687, rel=1e-4)
+    assert optics.interaction_constant(300.0) == pytest.approx(6.526e-4, rel=2e-3)
+
+
+def test_ctf_zeros_at_the_analytic_frequencies():
+    defocus, cs = -2.0, 2.7
+    dz, cs_a = 2e4, cs * 1e7
+    for n in (1, 2, 3):  # χ = -nπ: (π/2)·Cs·λ³·k⁴ − π·λ·Δz·k² + nπ = 0, smaller root
+        k2 = (LAM_300 * dz - np.sqrt((LAM_300 * dz) ** 2 - 2 * n * cs_a * LAM_300**3)) \
+            / (cs_a * LAM_300**3)
+        k = np.sqrt(k2)
+        assert abs(optics.ctf_1d(np.array([k]), 300, cs, defocus, 0.0)[0]) < 1e-9
+        below, above = optics.ctf_1d(np.array([k * 0.99, k * 1.01]), 300, cs, defocus, 0.0)
+        assert below * above < 0
+    # Without Cs the first zero is at 1/sqrt(λΔz); a phase plate moves it to sqrt(1/2) of it.
+    k0 = 1 / np.sqrt(LAM_300 * dz)
+    k = np.linspace(0.2 * k0, 1.2 * k0, 20001)
+    first = k[np.argmax(np.diff(np.sign(optics.ctf_1d(k, 300, 0.0, defocus, 0.0))) != 0)]
+    assert first == pytest.approx(k0, rel=1e-3)
+    first_vpp = k[np.argmax(np.diff(np.sign(optics.ctf_1d(k, 300, 0.0, defocus, 0.0, True))) != 0)]
+    assert first_vpp == pytest.approx(k0 * np.sqrt(0.5), rel=1e-3)
+    # Protein (positive potential) is dark at low frequency, underfocused or with a VPP.
+    assert optics.ctf_1d(np.array([1e-3]), 300, cs, defocus, 0.07) < 0
+    assert optics.ctf_1d(np.array([1e-3]), 300, cs, 0.0, 0.07, True) < -0.9
+
+
+@pytest.mark.parametrize("phase_plate, defocus", [(False, -2.5), (True, -0.5)])
+def test_image_formation_transfers_a_weak_phase_by_the_ctf(phase_plate, defocus, rng):
+    n, pixel = 128, 4.0
+    acq = Acquisition(defocus_um=defocus, phase_plate=phase_plate, amplitude_contrast=0.1,
+                      detector_pixel=1e-3, energy_spread_ev=0.0, illumination_mrad=0.0)
+    form = _image_formation(acq, (n, n), pixel, np.zeros(1), damage=False)
+    phase = 1e-3 * rng.standard_normal((1, n, n)).astype(np.float32)
+    intensity = np.asarray(form(jnp.asarray(phase), jnp.array([defocus], jnp.float32),
+                                jnp.zeros(1), jnp.zeros(1)))[0]
+    transfer = np.fft.fft2(intensity - 1.0) / np.fft.fft2(phase[0])
+    ky, kx = np.meshgrid(np.fft.fftfreq(n, pixel), np.fft.fftfreq(n, pixel), indexing="ij")
+    k = np.sqrt(kx**2 + ky**2)
+    expected = 2 * optics.ctf_1d(k.ravel(), 300, 2.7, defocus, 0.1, phase_plate).reshape(n, n)
+    expected[0, 0] = transfer[0, 0].real  # the mean is not a phase-contrast term
+    # float32 rounding of 1 + 2e-3 leaves ~1% noise per frequency; second order is smaller
+    assert np.corrcoef(transfer.real.ravel(), expected.ravel())[0, 1] > 0.9999
+    assert np.percentile(np.abs(transfer - expected), 99) < 0.03
+    assert transfer[0, 1].real < -0.1  # dark protein at the lowest frequency
+
+
+def test_strip_weights_interpolate_linearly_and_sum_to_one():
+    strips = np.array([-10.0, 0.0, 10.0])
+    x = np.linspace(-15, 15, 31)
+    w = _strip_weights(strips, x)
+    np.testing.assert_allclose(w.sum(axis=0), 1.0)
+    np.testing.assert_allclose(w[:, x == 5.0].ravel(), [0, 0.5, 0.5])
+    np.testing.assert_allclose(w[:, x == -15.0].ravel(), [1, 0, 0])
+
+
+def test_radiation_damage_attenuates_high_frequencies_by_the_critical_exposure():
+    k = np.array([1 / 50, 1 / 20, 1 / 10])
+    ne = exposure.critical_exposure(k)
+    assert np.all(np.diff(ne) < 0)  # finer detail dies faster
+    np.testing.assert_allclose(exposure.damage_filter(k, 2 * ne), np.exp(-1.0))
+    assert exposure.damage_filter(k, 0.0).min() == 1.0
+
+
+def test_flat_field_counts_are_poisson_at_the_dose_per_image():
+    voxel = 16.0
+    sample = Grid((8, 32, 32), voxel)
+    maps = {"m": Volume(np.zeros((6, 6, 6), np.float32), voxel)}  # nothing to scatter
+    acq = Acquisition(tilt_min=-60, tilt_max=60, tilt_step=20, dose_total=70.0, dqe=0.5)
+    params = FastParams(specimen=SpecimenParams(ice_texture=0.0), seed=2)
+    series = simulate_fast(molecules_table([[256, 256, 64]]), sample, maps, acq, params)
+    assert series.images.shape == (7, 32, 32)
+    thickness = 8 * voxel
+    expected = 10.0 * voxel**2 * exposure.zero_loss_fraction(thickness, acq.nominal_angles(), 0.93)
+    means = series.images.mean(axis=(1, 2))
+    variances = series.images.var(axis=(1, 2))
+    np.testing.assert_allclose(means, expected, rtol=0.01)
+    np.testing.assert_allclose(variances.mean() / expected.mean(), 1 / acq.dqe, rtol=0.05)
+    assert means[3] > means[0]  # longer path through the ice at 60°: fewer zero-loss electrons
+    assert series.meta["dose_per_image"] == pytest.approx(10.0)
+
+
+def test_molecules_are_placed_rotated_with_their_net_potential():
+    voxel = 10.0
+    data = np.zeros((9, 9, 9), np.float32)
+    data[4, 4, 4:8] = 10.0  # a rod along +x from the centre
+    maps = {"m": Volume(data, voxel)}
+    grid = Grid((20, 20, 20), voxel)
+    angles = np.array([[90.0, 0.0, 0.0]])  # object x -> tomogram y (RELION ZYZ of R⁻¹)
+    from templearn import geometry
+    matrix = geometry.relion_to_matrix(angles)[0]
+    table = molecules_table([[95.0, 95.0, 95.0]], angles, mass=0.0)
+    volume = place_molecules(table, grid, molecule_potentials(table, maps, 0.93), grid)
+    direction = matrix @ np.array([1.0, 0, 0])
+    filled = np.argwhere(volume > 0.5 * volume.max())[:, ::-1]  # x y z
+    spread = filled.mean(axis=0) - 9.5
+    assert np.dot(spread, direction) > 1.0 and np.linalg.norm(np.cross(spread, direction)) < 0.5
+    # Net potential: the integral is ΣZ · 21 V·Å³ less the ice displaced by the volume.
+    heavy = molecules_table([[95.0, 95.0, 95.0]], angles, mass=100.0)
+    net = molecule_potentials(heavy, maps, 0.93)["m"].data.sum() * voxel**3
+    assert net == pytest.approx(40 * 21.0 - 4.87 * 0.93 * 100 * 1.21, rel=1e-5)
