@@ -25,7 +25,7 @@ def molecules_table(positions_xyz, angles=None, key="m", mass=1e5):
 
 
 def test_wavelength_and_interaction_constant_at_300_kv():
-    assert LAM_300 == pytest.approx(0.019687, rel=1e-4)
+    assert pytest.approx(0.019687, rel=1e-4) == LAM_300
     assert optics.interaction_constant(300.0) == pytest.approx(6.526e-4, rel=2e-3)
 
 
@@ -56,7 +56,7 @@ def test_image_formation_transfers_a_weak_phase_by_the_ctf(phase_plate, defocus,
     n, pixel = 128, 4.0
     acq = Acquisition(defocus_um=defocus, phase_plate=phase_plate, amplitude_contrast=0.1,
                       detector_pixel=1e-3, energy_spread_ev=0.0, illumination_mrad=0.0)
-    form = _image_formation(acq, (n, n), pixel, np.zeros(1), damage=False)
+    form = _image_formation(acq, ((n, n),) * 3, (pixel, pixel), np.zeros(1), damage=False)
     phase = 1e-3 * rng.standard_normal((1, n, n)).astype(np.float32)
     intensity = np.asarray(form(jnp.asarray(phase), jnp.array([defocus], jnp.float32),
                                 jnp.zeros(1), jnp.zeros(1)))[0]

@@ -68,37 +68,79 @@ def _strip_weights(strips: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(x, strips, np.eye(len(strips))[s]) for s in range(len(strips))])
 
 
-def _image_formation(acq: Acquisition, shape: tuple[int, int], pixel: float,
-                     strips: np.ndarray, damage: bool):
-    """A jitted function (phase, defocus_um, tanθ, exposure) -> intensity, for one batch."""
-    ny, nx = shape
-    ky, kx = np.meshgrid(np.fft.fftfreq(ny, pixel), np.fft.fftfreq(nx, pixel), indexing="ij")
-    kx, ky = jnp.asarray(kx, jnp.float32), jnp.asarray(ky, jnp.float32)
+def spectrum_map(n_from: int, n_to: int) -> tuple[np.ndarray, np.ndarray]:
+    """Source index and factor for each bin of an `n_to`-point spectrum resampled from an
+    `n_from`-point one (unshifted FFT order): frequencies both share are copied, with the
+    phase ramp that keeps centre on centre (see `templearn.binning`); the others, and an
+    unpaired Nyquist bin, are 0."""
+    freq = np.fft.fftfreq(n_to) * n_to  # signed integer frequencies of the target
+    n = min(n_from, n_to)
+    keep = np.abs(freq) < n / 2.0
+    if n_from == n_to:
+        keep[:] = True
+    source = np.mod(freq, n_from).astype(np.int64)
+    shift = (n_from - n_to) / (2.0 * n_to)
+    factor = np.where(keep, np.exp(2j * np.pi * freq / n_from * shift), 0.0) * (n_to / n_from)
+    return source, factor
+
+
+def _resizer(shape_from: tuple[int, int], shape_to: tuple[int, int]):
+    """A JAX function resampling spectra `(..., *shape_from)` to `shape_to` (values kept)."""
+    (sy, fy), (sx, fx) = (spectrum_map(a, b) for a, b in zip(shape_from, shape_to, strict=True))
+    factor = jnp.asarray(fy[:, None] * fx[None, :], jnp.complex64)
+    sy, sx = jnp.asarray(sy), jnp.asarray(sx)
+    return lambda spectrum: spectrum[..., sy[:, None], sx[None, :]] * factor
+
+
+def _frequencies(shape: tuple[int, int], pixel: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+    ky, kx = np.meshgrid(np.fft.fftfreq(shape[0], pixel), np.fft.fftfreq(shape[1], pixel),
+                         indexing="ij")
+    return jnp.asarray(kx, jnp.float32), jnp.asarray(ky, jnp.float32)
+
+
+def _image_formation(acq: Acquisition, shapes: tuple[tuple[int, int], ...],
+                     pixels: tuple[float, float], strips: np.ndarray, damage: bool):
+    """A jitted function (phase, defocus_um, tanθ, dose) -> intensity for a batch of tilts.
+
+    `shapes`: the input phase images, the image-formation grid and the output; `pixels`:
+    those of the input (projection pixel) and of image formation (simulation pixel).
+    Resampling is done on the spectra.
+    """
+    in_shape, sim_shape, out_shape = shapes
+    in_pixel, sim_pixel = pixels
+    kx_in, ky_in = _frequencies(in_shape, in_pixel)
+    k_in = jnp.sqrt(kx_in**2 + ky_in**2)
+    kx, ky = _frequencies(sim_shape, sim_pixel)
     k = jnp.sqrt(kx**2 + ky**2)
-    x = (np.arange(nx) - (nx - 1) / 2.0) * pixel
+    upsample, downsample = _resizer(in_shape, sim_shape), _resizer(sim_shape, out_shape)
+    x = (np.arange(sim_shape[1]) - (sim_shape[1] - 1) / 2.0) * sim_pixel
     weights = jnp.asarray(_strip_weights(strips, x), jnp.float32)
     strips_j = jnp.asarray(strips, jnp.float32)
     ratio = acq.amplitude_contrast / np.sqrt(1.0 - acq.amplitude_contrast**2)
     mtf = exposure.detector_mtf(kx, ky, acq.detector_pixel, xp=jnp)
+    # χ is linear in defocus: χ = defocus_um · slope + rest
+    rest = optics.aberration_phase(kx, ky, acq.voltage_kv, acq.cs_mm, 0.0, acq.astigmatism_um,
+                                   acq.astigmatism_angle_deg, acq.phase_plate, xp=jnp)
+    slope = optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 1.0, xp=jnp) \
+        - optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 0.0, xp=jnp)
 
     @jax.jit
     def form(phase, defocus_um, tan_theta, dose):
+        spectrum = jnp.fft.fft2(phase)
         if damage:
-            spectrum = jnp.fft.fft2(phase) * exposure.damage_filter(k, dose[:, None, None], jnp)
-            phase = jnp.fft.ifft2(spectrum).real
+            spectrum = spectrum * exposure.damage_filter(k_in, dose[:, None, None], jnp)
+        phase = jnp.fft.ifft2(upsample(spectrum)).real
         wave = jnp.fft.fft2(jnp.exp((1j - ratio) * phase))
         # underfocus grows towards the source: at detector x it is Δz0 − x·tanθ
-        defocus = (defocus_um[:, None] + strips_j[None, :] * tan_theta[:, None] * 1e-4)
-        defocus = defocus[..., None, None]
-        chi = optics.aberration_phase(kx, ky, acq.voltage_kv, acq.cs_mm, defocus,
-                                      acq.astigmatism_um, acq.astigmatism_angle_deg,
-                                      acq.phase_plate, xp=jnp)
-        envelope = optics.coherence_envelope(k, acq.voltage_kv, acq.cs_mm, acq.cc_mm, defocus,
-                                             acq.energy_spread_ev, acq.illumination_mrad,
-                                             xp=jnp)
-        images = jnp.abs(jnp.fft.ifft2(wave[:, None] * envelope * jnp.exp(-1j * chi))) ** 2
+        defocus = defocus_um[:, None] + strips_j[None, :] * tan_theta[:, None] * 1e-4
+        envelope = optics.coherence_envelope(k, acq.voltage_kv, acq.cs_mm, acq.cc_mm,
+                                             defocus_um[:, None, None], acq.energy_spread_ev,
+                                             acq.illumination_mrad, xp=jnp)
+        chi = defocus[..., None, None] * slope + rest
+        transfer = (envelope[:, None] * jnp.exp(-1j * chi)).astype(jnp.complex64)
+        images = jnp.abs(jnp.fft.ifft2(wave[:, None] * transfer)) ** 2
         intensity = jnp.einsum("ckyx,kx->cyx", images, weights)
-        return jnp.fft.ifft2(jnp.fft.fft2(intensity) * mtf).real
+        return jnp.fft.ifft2(downsample(jnp.fft.fft2(intensity) * mtf)).real
 
     return form
 
@@ -109,31 +151,29 @@ def _detector_shape(grid: Grid, pixel: float) -> tuple[int, int]:
     return tuple(max(1, round(n * grid.voxel_size / pixel)) for n in (ny, nx))  # type: ignore
 
 
-def _form_images(phase: np.ndarray, acq: Acquisition, sim_pixel: float, angles: np.ndarray,
-                 dose: np.ndarray, damage: bool) -> np.ndarray:
-    """Intensities (relative to the incident beam) of every tilt at the simulation pixel."""
-    lam = optics.wavelength(acq.voltage_kv)
-    k_max = 0.5 / sim_pixel
-    delocalisation = (lam * (abs(acq.defocus_um) + acq.astigmatism_um) * 1e4 * k_max
-                      + acq.cs_mm * 1e7 * lam**3 * k_max**3)
-    pad = int(np.ceil(delocalisation / sim_pixel)) + 8
+def _form_images(phase: np.ndarray, acq: Acquisition, pixels: tuple[float, float],
+                 out_shape: tuple[int, int], angles: np.ndarray, dose: np.ndarray,
+                 damage: bool) -> np.ndarray:
+    """Intensities (relative to the incident beam) of every tilt at the output pixel, from
+    phase images (σ × projected potential) at the projection pixel."""
+    in_pixel, sim_pixel = pixels
     n_tilts, ny, nx = phase.shape
-    padded = np.pad(phase, ((0, 0), (pad, pad), (pad, pad)))
-    width = nx * sim_pixel
-    strips = _strips(width, float(np.abs(np.tan(np.deg2rad(angles))).max()), lam, sim_pixel)
-    form = _image_formation(acq, padded.shape[1:], sim_pixel, strips, damage)
-    batch = int(max(1, min(n_tilts, BATCH_PIXELS // (len(strips) * padded[0].size))))
-    out = np.empty_like(phase)
+    sim_shape = tuple(max(1, round(n * in_pixel / sim_pixel)) for n in (ny, nx))
+    lam = optics.wavelength(acq.voltage_kv)
+    strips = _strips(sim_shape[1] * sim_pixel, float(np.abs(np.tan(np.deg2rad(angles))).max()),
+                     lam, sim_pixel)
+    form = _image_formation(acq, ((ny, nx), sim_shape, out_shape), pixels, strips, damage)
+    batch = int(max(1, min(n_tilts, BATCH_PIXELS // (len(strips) * np.prod(sim_shape)))))
+    out = np.empty((n_tilts, *out_shape), dtype=np.float32)
     tan_theta = np.tan(np.deg2rad(angles)).astype(np.float32)
     defocus = np.full(n_tilts, acq.defocus_um, dtype=np.float32)
     for start in track(range(0, n_tilts, batch), "simulating tilts",
                        total=-(-n_tilts // batch)):
         part = np.arange(start, start + batch).clip(max=n_tilts - 1)  # fixed batch shape
-        result = np.asarray(form(jnp.asarray(padded[part]), jnp.asarray(defocus[part]),
+        result = np.asarray(form(jnp.asarray(phase[part]), jnp.asarray(defocus[part]),
                                  jnp.asarray(tan_theta[part]),
                                  jnp.asarray(dose[part], jnp.float32)))
-        keep = slice(0, min(batch, n_tilts - start))
-        out[start:start + batch] = result[keep, pad:pad + ny, pad:pad + nx]
+        out[start:start + batch] = result[:min(batch, n_tilts - start)]
     return out
 
 
@@ -175,12 +215,12 @@ def simulate_fast(table: pd.DataFrame, sample: Grid, maps: dict[str, Volume],
         meta["units"] = "projected potential, V·Å (net of uniform ice)"
         return TiltSeries(images, nominal, pixel, meta)
     sigma = optics.interaction_constant(acq.voltage_kv)
-    phase = fourier_resize(projections, _detector_shape(grid, sim_pixel)) * sigma
     dose_image = acq.dose_per_image()
     mid_dose = acq.prior_dose() + 0.5 * dose_image
-    intensity = _form_images(phase, acq, sim_pixel, angles, mid_dose, params.damage)
+    intensity = _form_images(projections * sigma, acq, (grid.voxel_size, sim_pixel),
+                             out_shape, angles, mid_dose, params.damage)
     intensity *= exposure.zero_loss_fraction(thickness, angles, acq.ice_density)[:, None, None]
-    expected = fourier_resize(intensity, out_shape) * dose_image * pixel**2
+    expected = intensity * dose_image * pixel**2
     images = exposure.counting_noise(expected, acq.dqe, rng)
     meta.update({
         "units": "electrons per pixel (zero-loss, counting)",

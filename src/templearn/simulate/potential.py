@@ -15,11 +15,9 @@ loss (`exposure.py`). Gold fiducials are balls of gold's mean inner potential.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from functools import partial
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -35,8 +33,10 @@ ICE_POTENTIAL_PER_DENSITY = 4.87
 GOLD_POTENTIAL = 30.0
 #: Mean inner potential of protein (V), used to tell where ice is displaced.
 PROTEIN_POTENTIAL = 8.0
-#: Molecules placed per compiled call (bounds memory).
-PLACEMENT_CHUNK = 256
+#: Map voxels below this fraction of the maximum are not placed (≈1% of the integral).
+SIGNIFICANT = 1e-2
+#: Map voxels rotated per batch (bounds memory).
+PLACEMENT_POINTS = 2_000_000
 
 
 def ice_potential(density: float) -> float:
@@ -60,53 +60,6 @@ def potential_grid(sample: Grid, voxel_size: float) -> Grid:
     return Grid(tuple(max(1, round(e / voxel_size)) for e in extent), voxel_size)
 
 
-def _stacked_maps(maps: list[Volume]) -> tuple[np.ndarray, np.ndarray, float]:
-    """Maps zero-padded into one `(M + 1, B, B, B)` stack (the last map empty), the
-    centre (zyx voxel) of each in the stack, and the largest support radius (voxels)."""
-    box = max(max(m.data.shape) for m in maps) + 2
-    stack = np.zeros((len(maps) + 1, box, box, box), dtype=np.float32)
-    centres = np.zeros((len(maps) + 1, 3))
-    radius = 1.0
-    for i, m in enumerate(maps):
-        before = [(box - n) // 2 for n in m.data.shape]
-        region = tuple(slice(b, b + n) for b, n in zip(before, m.data.shape, strict=True))
-        stack[(i, *region)] = m.data
-        centre = (np.array(m.data.shape) - 1) / 2.0
-        centres[i] = centre + before
-        support = np.argwhere(np.abs(m.data) > 1e-3 * np.abs(m.data).max())
-        if len(support):
-            radius = max(radius, float(np.linalg.norm(support - centre, axis=1).max()) + 1.0)
-    return stack, centres, radius
-
-
-@partial(jax.jit, static_argnames=("box",), donate_argnums=(0,))
-def _place_chunk(volume, maps, map_centres, map_index, centres_zyx, rotations_zyx, box: int):
-    """Add the rotated maps of one chunk of molecules to the flattened `volume`."""
-    shape = volume.shape
-    local = jnp.stack(jnp.meshgrid(*(jnp.arange(box),) * 3, indexing="ij"), -1).reshape(-1, 3)
-    starts = jnp.floor(centres_zyx - (box - 1) / 2.0).astype(jnp.int32)  # (K, 3)
-    voxels = starts[:, None, :] + local[None, :, :]  # (K, P, 3)
-    offsets = voxels - centres_zyx[:, None, :]
-    source = jnp.einsum("kpi,kij->kpj", offsets, rotations_zyx) + map_centres[map_index][:, None]
-    b = maps.shape[1]
-    source = jnp.clip(source, 0.0, b - 1.001)
-    lower = jnp.floor(source).astype(jnp.int32)
-    frac = source - lower
-    flat_maps = maps.reshape(-1)
-    base = map_index[:, None] * b**3
-    values = jnp.zeros(voxels.shape[:2], dtype=maps.dtype)
-    for corner in range(8):
-        bits = jnp.array([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
-        idx = lower + bits
-        weight = jnp.prod(jnp.where(bits == 1, frac, 1.0 - frac), axis=-1)
-        values += weight * flat_maps[base + (idx[..., 0] * b + idx[..., 1]) * b + idx[..., 2]]
-    inside = jnp.all((voxels >= 0) & (voxels < jnp.array(shape)), axis=-1)
-    flat = (voxels[..., 0] * shape[1] + voxels[..., 1]) * shape[2] + voxels[..., 2]
-    flat = jnp.where(inside, flat, volume.size)
-    return volume.reshape(-1).at[flat.reshape(-1)].add(values.reshape(-1), mode="drop") \
-        .reshape(shape)
-
-
 def molecule_potentials(table: pd.DataFrame, maps: dict[str, Volume],
                         ice_density: float) -> dict[str, Volume]:
     """Each map scaled to its molecule's net potential (V) over displaced ice."""
@@ -122,35 +75,60 @@ def molecule_potentials(table: pd.DataFrame, maps: dict[str, Volume],
     return scaled
 
 
+def _splat(total: np.ndarray, padded_shape: tuple[int, int, int], positions: np.ndarray,
+           values: np.ndarray) -> None:
+    """Add `values` at fractional `positions` (`(n, 3)` zyx voxels of the unpadded grid)
+    to `total` (the flattened grid with a one-voxel border), spread trilinearly over the 8
+    neighbours. Anything outside the grid lands in the border, which is discarded."""
+    shifted = positions + 1.0
+    upper = np.array(padded_shape) - 2
+    lower = np.clip(np.floor(shifted), 0, upper).astype(np.int64)
+    frac = np.clip(shifted - lower, 0.0, 1.0).astype(np.float32)
+    base = (lower[:, 0] * padded_shape[1] + lower[:, 1]) * padded_shape[2] + lower[:, 2]
+    axis_weights = [(1.0 - frac[:, a], frac[:, a]) for a in range(3)]
+    for dz, dy, dx in itertools.product((0, 1), repeat=3):
+        weight = values * axis_weights[0][dz] * axis_weights[1][dy] * axis_weights[2][dx]
+        offset = (dz * padded_shape[1] + dy) * padded_shape[2] + dx
+        total += np.bincount(base + offset, weight, minlength=total.size)
+
+
 def place_molecules(table: pd.DataFrame, sample: Grid, maps: dict[str, Volume],
                     grid: Grid) -> np.ndarray:
-    """Sum of every molecule's map, rotated and placed, on `grid` (`[z, y, x]`)."""
-    keys = sorted(maps)
-    voxel_sizes = {maps[k].voxel_size for k in keys}
+    """Sum of every molecule's map, rotated and placed, on `grid` (`[z, y, x]`, float32).
+
+    Each significant map voxel is rotated to its place and spread trilinearly over the 8
+    nearest grid voxels, so every molecule keeps its integral and centre of mass.
+    """
+    voxel_sizes = {m.voxel_size for m in maps.values()}
     if len(voxel_sizes) != 1 or not np.isclose(voxel_sizes.pop(), grid.voxel_size):
         raise InputError("all structure maps must share the simulation grid's voxel size")
-    stack, map_centres, radius = _stacked_maps([maps[k] for k in keys])
-    index_of = {k: i for i, k in enumerate(keys)}
-    map_index = np.array([index_of[str(k)] for k in table[star.MAP_FILE]], dtype=np.int32)
     centres = to_grid_voxels(table[list(star.POSITION_ANGST)].to_numpy(float), sample,
                              grid)[:, ::-1]
     rotations = geometry.xyz_to_zyx(geometry.relion_to_matrix(
-        table[list(star.ANGLES)].to_numpy(float)))
-    box = int(np.ceil(2 * radius)) + 2
-    n = len(table)
-    padded = -(-max(n, 1) // PLACEMENT_CHUNK) * PLACEMENT_CHUNK
-    empty = len(keys)  # the stack's last map is all zeros
-    map_index = np.concatenate([map_index, np.full(padded - n, empty, np.int32)])
-    centres = np.concatenate([centres, np.zeros((padded - n, 3))]).astype(np.float32)
-    rotations = np.concatenate([rotations, np.tile(np.eye(3), (padded - n, 1, 1))])
-    volume = jnp.zeros(grid.shape_zyx, dtype=jnp.float32)
-    maps_j, centres_j = jnp.asarray(stack), jnp.asarray(map_centres, dtype=jnp.float32)
-    for start in range(0, padded, PLACEMENT_CHUNK):
-        part = slice(start, start + PLACEMENT_CHUNK)
-        volume = _place_chunk(volume, maps_j, centres_j, jnp.asarray(map_index[part]),
-                              jnp.asarray(centres[part]),
-                              jnp.asarray(rotations[part], dtype=jnp.float32), box=box)
-    return np.array(volume)
+        table[list(star.ANGLES)].to_numpy(float))).astype(np.float32)
+    keys = table[star.MAP_FILE].astype(str).to_numpy()
+    padded_shape = tuple(n + 2 for n in grid.shape_zyx)
+    total = np.zeros(int(np.prod(padded_shape)))
+    positions, values, size = [], [], 0
+    for key in np.unique(keys):
+        data = maps[key].data
+        occupied = data > SIGNIFICANT * data.max() if data.max() > 0 else data != 0
+        offsets = (np.argwhere(occupied) - (np.array(data.shape) - 1) / 2.0).astype(np.float32)
+        kept = data[occupied].astype(np.float64)
+        if kept.sum() > 0:  # the faint tail left out is given back proportionally
+            kept *= data.sum(dtype=np.float64) / kept.sum()
+        rows = np.flatnonzero(keys == key)
+        placed = centres[rows, None, :] + offsets @ np.swapaxes(rotations[rows], 1, 2)
+        positions.append(placed.reshape(-1, 3))
+        values.append(np.tile(kept.astype(np.float32), len(rows)))
+        size += len(values[-1])
+        if size > PLACEMENT_POINTS:
+            _splat(total, padded_shape, np.concatenate(positions), np.concatenate(values))
+            positions, values, size = [], [], 0
+    if positions:
+        _splat(total, padded_shape, np.concatenate(positions), np.concatenate(values))
+    inner = total.reshape(padded_shape)[1:-1, 1:-1, 1:-1]
+    return inner.astype(np.float32)
 
 
 def ice_texture(shape_zyx: tuple[int, int, int], voxel_size: float, std: float,
