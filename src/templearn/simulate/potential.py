@@ -70,7 +70,7 @@ def molecule_potentials(table: pd.DataFrame, maps: dict[str, Volume],
         potential = volume.data.astype(np.float64) * POTENTIAL_PER_Z / volume.voxel_size**3
         integral = potential.sum() * volume.voxel_size**3
         displaced = mip_ice * float(masses.get(key, 0.0)) * PROTEIN_VOLUME_PER_DA
-        factor = max(0.0, 1.0 - displaced / integral) if integral > 0 else 0.0
+        factor = 1.0 - displaced / integral if integral > 0 else 0.0  # < 0: lighter than ice
         scaled[key] = Volume((potential * factor).astype(np.float32), volume.voxel_size)
     return scaled
 
