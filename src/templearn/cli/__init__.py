@@ -11,7 +11,17 @@ import sys
 
 import typer
 
-from templearn.cli import deform, density, labels, nma, pseudoatoms, tetris
+from templearn.cli import (
+    deform,
+    density,
+    labels,
+    nma,
+    pseudoatoms,
+    randomize,
+    reconstruct,
+    simulate,
+    tetris,
+)
 from templearn.errors import InputError
 
 app = typer.Typer(
@@ -40,6 +50,9 @@ app.command("density")(density.command)
 app.command("pseudoatoms")(pseudoatoms.command)
 app.command("tetris")(tetris.command)
 app.command("labels")(labels.command)
+app.command("reconstruct")(reconstruct.command)
+app.command("randomize")(randomize.command)
+app.command("simulate")(simulate.command)
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ attenuates it by the dose received so far, and the exit wave
 through the objective's wave transfer function (`optics.py`) at the simulation pixel.
 The defocus gradient across the tilted specimen is modelled with strips along x: the
 image is formed at a few defoci and blended linearly, with strips close enough that
-the phase error at the simulation Nyquist frequency stays under π/8. Then inelastic loss,
+the phase error at the output Nyquist frequency stays under π/8 (one strip suffices at
+16 Å; 8 Å pixels need three at 60°). Then inelastic loss,
 detector MTF, antialiased binning to the output pixel, dose and Poisson noise
 (`exposure.py`). The ideal mode returns noise-free projections of the potential over
 -90°..90° for regression targets.
@@ -16,6 +17,7 @@ detector MTF, antialiased binning to the output pixel, dose and Poisson noise
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -52,9 +54,9 @@ class FastParams:
     seed: int = 0
 
 
-def _strips(width: float, max_tan: float, lam: float, sim_pixel: float) -> np.ndarray:
-    """Strip centres (Å from the detector centre along x) for the defocus gradient."""
-    k_max = 0.5 / sim_pixel
+def _strips(width: float, max_tan: float, lam: float, k_max: float) -> np.ndarray:
+    """Strip centres (Å from the detector centre along x) for the defocus gradient, close
+    enough for the highest frequency kept in the output, `k_max` (1/Å)."""
     spacing = 1.0 / (4.0 * lam * k_max**2)  # half a spacing of defocus error = π/8 at k_max
     span = width * max_tan  # defocus range across the detector at the largest tilt
     n = 1 if span < spacing else min(MAX_STRIPS, int(np.ceil(span / spacing)) + 1)
@@ -84,65 +86,76 @@ def spectrum_map(n_from: int, n_to: int) -> tuple[np.ndarray, np.ndarray]:
     return source, factor
 
 
-def _resizer(shape_from: tuple[int, int], shape_to: tuple[int, int]):
-    """A JAX function resampling spectra `(..., *shape_from)` to `shape_to` (values kept)."""
+def _spectrum_resampling(shape_from: tuple[int, int], shape_to: tuple[int, int]
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column source indices and factors resampling a `shape_from` spectrum to
+    `shape_to` (see `spectrum_map`)."""
     (sy, fy), (sx, fx) = (spectrum_map(a, b) for a, b in zip(shape_from, shape_to, strict=True))
-    factor = jnp.asarray(fy[:, None] * fx[None, :], jnp.complex64)
-    sy, sx = jnp.asarray(sy), jnp.asarray(sx)
-    return lambda spectrum: spectrum[..., sy[:, None], sx[None, :]] * factor
+    return sy[:, None], sx[None, :], (fy[:, None] * fx[None, :]).astype(np.complex64)
 
 
-def _frequencies(shape: tuple[int, int], pixel: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+def _frequencies(shape: tuple[int, int], pixel: float) -> tuple[np.ndarray, np.ndarray]:
     ky, kx = np.meshgrid(np.fft.fftfreq(shape[0], pixel), np.fft.fftfreq(shape[1], pixel),
                          indexing="ij")
-    return jnp.asarray(kx, jnp.float32), jnp.asarray(ky, jnp.float32)
+    return kx, ky
+
+
+@partial(jax.jit, static_argnames=("ratio", "damage"))
+def _form_batch(phase, defocus_um, tan_theta, dose, constants, ratio: float, damage: bool):
+    """Intensities of a batch of tilts (see `_image_formation` for `constants`)."""
+    c = constants
+    spectrum = jnp.fft.fft2(phase)
+    if damage:
+        spectrum = spectrum * exposure.damage_filter(c["k_in"], dose[:, None, None], jnp)
+    upsampled = spectrum[..., c["up_rows"], c["up_cols"]] * c["up_factor"]
+    wave = jnp.fft.fft2(jnp.exp((1j - ratio) * jnp.fft.ifft2(upsampled).real))
+    # underfocus grows towards the source: at detector x it is Δz0 − x·tanθ
+    defocus = defocus_um[:, None] + c["strips"][None, :] * tan_theta[:, None] * 1e-4
+    chi = defocus[..., None, None] * c["chi_slope"] + c["chi_rest"]
+    images = jnp.abs(jnp.fft.ifft2(wave[:, None] * c["envelope"] * jnp.exp(-1j * chi))) ** 2
+    intensity = jnp.fft.fft2(jnp.einsum("ckyx,kx->cyx", images, c["strip_weights"]))
+    binned = (intensity * c["mtf"])[..., c["down_rows"], c["down_cols"]] * c["down_factor"]
+    return jnp.fft.ifft2(binned).real
 
 
 def _image_formation(acq: Acquisition, shapes: tuple[tuple[int, int], ...],
                      pixels: tuple[float, float], strips: np.ndarray, damage: bool):
-    """A jitted function (phase, defocus_um, tanθ, dose) -> intensity for a batch of tilts.
+    """A function (phase, defocus_um, tanθ, dose) -> intensity for a batch of tilts.
 
     `shapes`: the input phase images, the image-formation grid and the output; `pixels`:
     those of the input (projection pixel) and of image formation (simulation pixel).
-    Resampling is done on the spectra.
+    Resampling is done on the spectra. Everything that does not change from tilt to tilt
+    is computed here once and passed to the compiled function as arrays.
     """
     in_shape, sim_shape, out_shape = shapes
     in_pixel, sim_pixel = pixels
     kx_in, ky_in = _frequencies(in_shape, in_pixel)
-    k_in = jnp.sqrt(kx_in**2 + ky_in**2)
     kx, ky = _frequencies(sim_shape, sim_pixel)
-    k = jnp.sqrt(kx**2 + ky**2)
-    upsample, downsample = _resizer(in_shape, sim_shape), _resizer(sim_shape, out_shape)
+    k = np.sqrt(kx**2 + ky**2)
     x = (np.arange(sim_shape[1]) - (sim_shape[1] - 1) / 2.0) * sim_pixel
-    weights = jnp.asarray(_strip_weights(strips, x), jnp.float32)
-    strips_j = jnp.asarray(strips, jnp.float32)
-    ratio = acq.amplitude_contrast / np.sqrt(1.0 - acq.amplitude_contrast**2)
-    mtf = exposure.detector_mtf(kx, ky, acq.detector_pixel, xp=jnp)
     # χ is linear in defocus: χ = defocus_um · slope + rest
     rest = optics.aberration_phase(kx, ky, acq.voltage_kv, acq.cs_mm, 0.0, acq.astigmatism_um,
-                                   acq.astigmatism_angle_deg, acq.phase_plate, xp=jnp)
-    slope = optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 1.0, xp=jnp) \
-        - optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 0.0, xp=jnp)
-
-    @jax.jit
-    def form(phase, defocus_um, tan_theta, dose):
-        spectrum = jnp.fft.fft2(phase)
-        if damage:
-            spectrum = spectrum * exposure.damage_filter(k_in, dose[:, None, None], jnp)
-        phase = jnp.fft.ifft2(upsample(spectrum)).real
-        wave = jnp.fft.fft2(jnp.exp((1j - ratio) * phase))
-        # underfocus grows towards the source: at detector x it is Δz0 − x·tanθ
-        defocus = defocus_um[:, None] + strips_j[None, :] * tan_theta[:, None] * 1e-4
-        envelope = optics.coherence_envelope(k, acq.voltage_kv, acq.cs_mm, acq.cc_mm,
-                                             defocus_um[:, None, None], acq.energy_spread_ev,
-                                             acq.illumination_mrad, xp=jnp)
-        chi = defocus[..., None, None] * slope + rest
-        transfer = (envelope[:, None] * jnp.exp(-1j * chi)).astype(jnp.complex64)
-        images = jnp.abs(jnp.fft.ifft2(wave[:, None] * transfer)) ** 2
-        intensity = jnp.einsum("ckyx,kx->cyx", images, weights)
-        return jnp.fft.ifft2(downsample(jnp.fft.fft2(intensity) * mtf)).real
-
-    return form
+                                   acq.astigmatism_angle_deg, acq.phase_plate)
+    slope = optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 1.0) \
+        - optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 0.0)
+    up_rows, up_cols, up_factor = _spectrum_resampling(in_shape, sim_shape)
+    down_rows, down_cols, down_factor = _spectrum_resampling(sim_shape, out_shape)
+    constants = {
+        "k_in": np.sqrt(kx_in**2 + ky_in**2).astype(np.float32),
+        "up_rows": up_rows, "up_cols": up_cols, "up_factor": up_factor,
+        "down_rows": down_rows, "down_cols": down_cols, "down_factor": down_factor,
+        "strips": strips.astype(np.float32),
+        "strip_weights": _strip_weights(strips, x).astype(np.float32),
+        "chi_slope": slope.astype(np.float32), "chi_rest": rest.astype(np.float32),
+        # partial coherence at the nominal defocus (the strips change it negligibly)
+        "envelope": optics.coherence_envelope(k, acq.voltage_kv, acq.cs_mm, acq.cc_mm,
+                                              acq.defocus_um, acq.energy_spread_ev,
+                                              acq.illumination_mrad).astype(np.float32),
+        "mtf": exposure.detector_mtf(kx, ky, acq.detector_pixel).astype(np.float32),
+    }
+    constants = jax.tree.map(jnp.asarray, constants)
+    ratio = float(acq.amplitude_contrast / np.sqrt(1.0 - acq.amplitude_contrast**2))
+    return partial(_form_batch, constants=constants, ratio=ratio, damage=damage)
 
 
 def _detector_shape(grid: Grid, pixel: float) -> tuple[int, int]:
@@ -160,10 +173,12 @@ def _form_images(phase: np.ndarray, acq: Acquisition, pixels: tuple[float, float
     n_tilts, ny, nx = phase.shape
     sim_shape = tuple(max(1, round(n * in_pixel / sim_pixel)) for n in (ny, nx))
     lam = optics.wavelength(acq.voltage_kv)
+    out_pixel = sim_pixel * sim_shape[1] / out_shape[1]
     strips = _strips(sim_shape[1] * sim_pixel, float(np.abs(np.tan(np.deg2rad(angles))).max()),
-                     lam, sim_pixel)
+                     lam, 0.5 / max(out_pixel, sim_pixel))
     form = _image_formation(acq, ((ny, nx), sim_shape, out_shape), pixels, strips, damage)
-    batch = int(max(1, min(n_tilts, BATCH_PIXELS // (len(strips) * np.prod(sim_shape)))))
+    largest = int(max(1, BATCH_PIXELS // (len(strips) * np.prod(sim_shape))))
+    batch = -(-n_tilts // -(-n_tilts // largest))  # equal batches, least padding
     out = np.empty((n_tilts, *out_shape), dtype=np.float32)
     tan_theta = np.tan(np.deg2rad(angles)).astype(np.float32)
     defocus = np.full(n_tilts, acq.defocus_um, dtype=np.float32)

@@ -80,12 +80,14 @@ def _splat(total: np.ndarray, padded_shape: tuple[int, int, int], positions: np.
     """Add `values` at fractional `positions` (`(n, 3)` zyx voxels of the unpadded grid)
     to `total` (the flattened grid with a one-voxel border), spread trilinearly over the 8
     neighbours. Anything outside the grid lands in the border, which is discarded."""
-    shifted = positions + 1.0
-    upper = np.array(padded_shape) - 2
-    lower = np.clip(np.floor(shifted), 0, upper).astype(np.int64)
-    frac = np.clip(shifted - lower, 0.0, 1.0).astype(np.float32)
-    base = (lower[:, 0] * padded_shape[1] + lower[:, 1]) * padded_shape[2] + lower[:, 2]
-    axis_weights = [(1.0 - frac[:, a], frac[:, a]) for a in range(3)]
+    base = np.zeros(len(values), dtype=np.int64)
+    axis_weights = []
+    for axis in range(3):
+        shifted = np.ascontiguousarray(positions[:, axis], dtype=np.float32) + np.float32(1.0)
+        lower = np.clip(np.floor(shifted), 0, padded_shape[axis] - 2)
+        frac = np.clip(shifted - lower, 0.0, 1.0)
+        base = base * padded_shape[axis] + lower.astype(np.int64)
+        axis_weights.append((1.0 - frac, frac))
     for dz, dy, dx in itertools.product((0, 1), repeat=3):
         weight = values * axis_weights[0][dz] * axis_weights[1][dy] * axis_weights[2][dx]
         offset = (dz * padded_shape[1] + dy) * padded_shape[2] + dx
