@@ -3,21 +3,14 @@ import pytest
 
 from templearn import star
 from templearn.labels import LabelParams, paint_labels, sphere_radius, targets_table
-from templearn.mrc import Volume
 from templearn.sample import Grid
-from templearn.tetris import TetrisParams, molecules_table, pack
-from tests.test_tetris import VOXEL, molecules  # noqa: F401  (module fixture)
+from tests.test_tetris import VOXEL, molecules, packed_sample  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
 def sample(molecules):  # noqa: F811
-    params = TetrisParams(shape_zyx=(24, 40, 40), seed=4, max_molecules=30)
-    result = pack(molecules, params)
-    table = molecules_table(result, molecules, "s")
-    table[star.MAP_FILE] = [f"map{k}" for k in result.molecule_index]
-    sizes = (2 * molecules.centres[:, 0] + 1).astype(int)  # undo the padding of the set
-    maps = {f"map{k}": Volume(molecules.maps[k, :n, :n, :n], VOXEL) for k, n in enumerate(sizes)}
-    return table, Grid(params.shape_zyx, VOXEL), maps
+    table, grid, maps, _ = packed_sample(molecules)
+    return table, grid, maps
 
 
 def test_shape_labels_centre_on_targets_at_a_finer_voxel_size(sample):

@@ -8,30 +8,22 @@ from scipy.ndimage import gaussian_filter
 from templearn import star
 from templearn.acquisition import Acquisition
 from templearn.labels import LabelParams, paint_labels, sphere_radius, targets_table
-from templearn.mrc import Volume
 from templearn.reconstruct import ReconstructParams, reconstruct_tomogram
-from templearn.sample import Grid
 from templearn.simulate.fast import FastParams, simulate_fast
 from templearn.simulate.potential import SpecimenParams
-from templearn.tetris import TetrisParams, molecules_table, pack
 from tests.conftest import ncc
-from tests.test_tetris import VOXEL, molecules  # noqa: F401  (module fixture)
+from tests.test_tetris import VOXEL, molecules, packed_sample  # noqa: F401  (fixture)
 
 FLAT_ICE = SpecimenParams(ice_texture=0.0)
 
 
 @pytest.fixture(scope="module")
 def packed(molecules):  # noqa: F811
-    params = TetrisParams(shape_zyx=(24, 40, 40), seed=4, max_molecules=30)
-    result = pack(molecules, params)
-    table = molecules_table(result, molecules, "s")
-    table[star.MAP_FILE] = [f"map{k}" for k in result.molecule_index]
+    table, grid, maps, density = packed_sample(molecules)
     # The test molecules are carbon only, 12 Da per atom (their masses in the set are
     # inflated for packing); the potential's contrast over ice depends on the true mass.
     table[star.MASS_DA] /= 2.5
-    sizes = (2 * molecules.centres[:, 0] + 1).astype(int)  # undo the padding of the set
-    maps = {f"map{k}": Volume(molecules.maps[k, :n, :n, :n], VOXEL) for k, n in enumerate(sizes)}
-    return table, Grid(params.shape_zyx, VOXEL), maps, result.density
+    return table, grid, maps, density
 
 
 def lowpass(volume: np.ndarray) -> np.ndarray:

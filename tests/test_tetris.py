@@ -5,6 +5,8 @@ from scipy.ndimage import affine_transform, gaussian_filter
 from templearn import geometry, star
 from templearn.density import density_map
 from templearn.errors import InputError
+from templearn.mrc import Volume
+from templearn.sample import Grid
 from templearn.tetris import (
     TetrisParams,
     box_sums,
@@ -37,6 +39,18 @@ def molecules():
         masses.append(12.0 * len(coords) * 2.5)
     return molecule_set(maps, ["t1", "d1", "d2", "d3"], [1, 0, 0, 0], masses, VOXEL,
                         ["tclass", "distractor", "distractor", "distractor"])
+
+
+def packed_sample(molecules):
+    """A small packed sample of the test molecules: table (with a map key per molecule),
+    grid, the maps by key, and Tetris's own density of the sample."""
+    params = TetrisParams(shape_zyx=(24, 40, 40), seed=4, max_molecules=30)
+    result = pack(molecules, params)
+    table = molecules_table(result, molecules, "s")
+    table[star.MAP_FILE] = [f"map{k}" for k in result.molecule_index]
+    sizes = (2 * molecules.centres[:, 0] + 1).astype(int)  # undo the padding of the set
+    maps = {f"map{k}": Volume(molecules.maps[k, :n, :n, :n], VOXEL) for k, n in enumerate(sizes)}
+    return table, Grid(params.shape_zyx, VOXEL), maps, result.density
 
 
 def replaced_masks(molecules, params, packed, table):

@@ -21,40 +21,31 @@ import scipy.sparse as sp
 LANCZOS_LOBES = 3
 
 
-def _centred_slices(n_from: int, n_to: int) -> tuple[slice, slice]:
-    """Matching slices of two fft-shifted axes of lengths `n_from` and `n_to`."""
-    n = min(n_from, n_to)
-    start_from, start_to = n_from // 2 - n // 2, n_to // 2 - n // 2
-    return slice(start_from, start_from + n), slice(start_to, start_to + n)
+def spectrum_map(n_from: int, n_to: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each bin of an `n_to`-point spectrum (unshifted FFT order) resampled from an
+    `n_from`-point one: the source bin and a factor. Frequencies both share are copied with
+    the phase ramp that keeps centre on centre (output pixel 0 samples input coordinate
+    `(n_from - n_to) / (2 n_to)`) and the `n_to / n_from` that keeps values; the others,
+    and an unpaired Nyquist bin (which would make real images complex), are 0."""
+    freq = np.rint(np.fft.fftfreq(n_to) * n_to)  # signed integer frequencies of the target
+    keep = np.abs(freq) < min(n_from, n_to) / 2.0
+    if n_from == n_to:
+        keep[:] = True
+    source = np.mod(freq, n_from).astype(np.int64)
+    shift = (n_from - n_to) / (2.0 * n_to)
+    factor = np.where(keep, np.exp(2j * np.pi * freq / n_from * shift), 0.0) * (n_to / n_from)
+    return source, factor
 
 
 def fourier_resize(images: np.ndarray, shape_yx: tuple[int, int]) -> np.ndarray:
-    """Resample the last two axes of `images` to `shape_yx` by cropping or padding the
-    centred spectrum. The Nyquist bin of an even axis is split symmetrically by keeping it
-    only when both sizes are odd or equal, so real images stay real."""
-    ny, nx = images.shape[-2:]
-    my, mx = shape_yx
-    if (ny, nx) == (my, mx):
+    """Resample the last two axes of `images` to `shape_yx` by cropping or zero-padding
+    their spectrum (`spectrum_map`)."""
+    if images.shape[-2:] == tuple(shape_yx):
         return images.astype(np.float32, copy=True)
-    spectrum = np.fft.fft2(images.astype(np.float64))
-    for axis, (n_from, n_to) in ((-2, (ny, my)), (-1, (nx, mx))):
-        # output pixel 0 samples input coordinate (n_from - n_to) / (2 n_to), not 0
-        shift = (n_from - n_to) / (2.0 * n_to)
-        ramp = np.exp(2j * np.pi * np.fft.fftfreq(n_from) * shift)
-        spectrum *= ramp.reshape((-1, 1) if axis == -2 else (1, -1))
-    spectrum = np.fft.fftshift(spectrum, axes=(-2, -1))
-    out = np.zeros(images.shape[:-2] + (my, mx), dtype=np.complex128)
-    (fy, ty), (fx, tx) = _centred_slices(ny, my), _centred_slices(nx, mx)
-    out[..., ty, tx] = spectrum[..., fy, fx]
-    for axis, (n_from, n_to) in ((-2, (ny, my)), (-1, (nx, mx))):
-        n = min(n_from, n_to)
-        if n % 2 == 0 and n_from != n_to:  # unpaired Nyquist bin: drop it to stay real
-            index = [slice(None)] * out.ndim
-            index[axis] = n_to // 2 - n // 2
-            out[tuple(index)] = 0
-    scale = (my * mx) / (ny * nx)
-    result = np.fft.ifft2(np.fft.ifftshift(out, axes=(-2, -1))).real * scale
-    return result.astype(np.float32)
+    (sy, fy), (sx, fx) = (spectrum_map(a, b) for a, b in zip(images.shape[-2:], shape_yx,
+                                                             strict=True))
+    spectrum = np.fft.fft2(images.astype(np.float64))[..., sy[:, None], sx[None, :]]
+    return np.fft.ifft2(spectrum * (fy[:, None] * fx[None, :])).real.astype(np.float32)
 
 
 def binned_shape(shape_yx: tuple[int, int], factor: float) -> tuple[int, int]:

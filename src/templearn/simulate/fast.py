@@ -26,7 +26,7 @@ import pandas as pd
 
 from templearn import __version__
 from templearn.acquisition import Acquisition
-from templearn.binning import fourier_resize
+from templearn.binning import fourier_resize, spectrum_map
 from templearn.errors import InputError
 from templearn.mrc import Volume
 from templearn.progress import track
@@ -68,22 +68,6 @@ def _strip_weights(strips: np.ndarray, x: np.ndarray) -> np.ndarray:
     if len(strips) == 1:
         return np.ones((1, len(x)))
     return np.stack([np.interp(x, strips, np.eye(len(strips))[s]) for s in range(len(strips))])
-
-
-def spectrum_map(n_from: int, n_to: int) -> tuple[np.ndarray, np.ndarray]:
-    """Source index and factor for each bin of an `n_to`-point spectrum resampled from an
-    `n_from`-point one (unshifted FFT order): frequencies both share are copied, with the
-    phase ramp that keeps centre on centre (see `templearn.binning`); the others, and an
-    unpaired Nyquist bin, are 0."""
-    freq = np.fft.fftfreq(n_to) * n_to  # signed integer frequencies of the target
-    n = min(n_from, n_to)
-    keep = np.abs(freq) < n / 2.0
-    if n_from == n_to:
-        keep[:] = True
-    source = np.mod(freq, n_from).astype(np.int64)
-    shift = (n_from - n_to) / (2.0 * n_to)
-    factor = np.where(keep, np.exp(2j * np.pi * freq / n_from * shift), 0.0) * (n_to / n_from)
-    return source, factor
 
 
 def _spectrum_resampling(shape_from: tuple[int, int], shape_to: tuple[int, int]
