@@ -1,5 +1,6 @@
 """The `templearn` command as users meet it: outputs, exit status 2 on bad input, no leftovers."""
 
+import json
 import subprocess
 import sys
 
@@ -151,8 +152,32 @@ def test_tetris_and_labels_end_to_end(tmp_path, synthetic_maps):
     instances = read_mrc(out / "instances.mrc")
     assert instances.data.max() == len(table)
 
-    run = templearn("labels", str(out / "molecules.star"), "--like", str(out / "density.mrc"),
-                    "-o", str(tmp_path / "labels"))
+    acquisitions = tmp_path / "acq.tsv"
+    run = templearn("randomize", "-n", "2", "--seed", "1", "-o", str(acquisitions))
+    assert run.returncode == 0, run.stderr
+    # maps at 8 Å (same names) for the potential; output at 16 Å, the sample's voxel size
+    fine = tmp_path / "maps8"
+    for folder in ("templates", "distractors"):
+        cifs = [str(p) for p in sorted((synthetic_maps / "pdb").glob(f"{folder}_*.cif"))]
+        assert templearn("density", *cifs, "--voxel-size", "8", "-o", str(fine)).returncode == 0
+    run = templearn("simulate", str(out / "molecules.star"), "-a", str(acquisitions),
+                    "--row", "random001", "--maps", str(fine), "-o", str(tmp_path / "ts"))
+    assert run.returncode == 0, run.stderr
+    stack = read_mrc(tmp_path / "ts" / "tiltseries.mrc")
+    angles = np.loadtxt(tmp_path / "ts" / "tiltseries.tlt")
+    assert stack.data.shape == (len(angles), 40, 40) and stack.voxel_size == pytest.approx(16)
+    assert np.all(np.diff(angles) > 0)
+    meta = json.loads((tmp_path / "ts" / "meta.json").read_text())
+    assert meta["acquisition"]["name"] == "random001" and meta["potential_voxel"] == 8.0
+
+    run = templearn("reconstruct", str(tmp_path / "ts" / "tiltseries.mrc"),
+                    "-o", str(tmp_path / "tomo"))
+    assert run.returncode == 0, run.stderr
+    tomogram = read_mrc(tmp_path / "tomo" / "tomogram.mrc")
+    assert tomogram.data.shape == (24, 40, 40) and tomogram.voxel_size == pytest.approx(16)
+
+    run = templearn("labels", str(out / "molecules.star"), "--like",
+                    str(tmp_path / "tomo" / "tomogram.mrc"), "-o", str(tmp_path / "labels"))
     assert run.returncode == 0, run.stderr
     labels = read_mrc(tmp_path / "labels" / "labels.mrc")
     assert labels.data.shape == (24, 40, 40) and set(np.unique(labels.data)) == {0, 1}
@@ -172,3 +197,27 @@ def test_tetris_needs_maps_made_by_density(tmp_path, synthetic_maps):
     lone = tmp_path / "lone.mrc"
     lone.write_bytes(next((synthetic_maps / "templates").glob("*.mrc")).read_bytes())
     one_line_error(templearn("tetris", "-t", str(lone), "-o", str(tmp_path / "s")), "maps.star")
+
+
+def test_randomize_rejects_an_impossible_range(tmp_path):
+    one_line_error(templearn("randomize", "--tilt-max", "60,95", "-o", str(tmp_path / "a.tsv")),
+                   "tilt")
+    one_line_error(templearn("randomize", "--dose", "150,75", "-o", str(tmp_path / "a.tsv")),
+                   "--dose")
+    assert not (tmp_path / "a.tsv").exists()
+
+
+def test_simulate_rejects_bad_rows_and_missing_maps(tmp_path, synthetic_maps):
+    out = tmp_path / "sample"
+    run = templearn("tetris", "-t", f"L={synthetic_maps / 'templates'}", "--shape", "24,24,16",
+                    "--max-molecules", "3", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    acquisitions = tmp_path / "acq.tsv"
+    assert templearn("randomize", "--grid", "vpp", "-o", str(acquisitions)).returncode == 0
+    one_line_error(templearn("simulate", str(out / "molecules.star"), "-a", str(acquisitions),
+                             "--row", "nope", "-o", str(tmp_path / "ts")), "no acquisition")
+    one_line_error(templearn("simulate", str(out / "molecules.star"), "--maps", str(tmp_path),
+                             "-o", str(tmp_path / "ts")), "no map named")
+    one_line_error(templearn("simulate", str(out / "molecules.star"), "--sim-pixel", "32",
+                             "-o", str(tmp_path / "ts")), "simulation pixel")
+    assert not (tmp_path / "ts").exists()
