@@ -125,3 +125,48 @@ def test_molecules_are_placed_rotated_with_their_net_potential():
     heavy = molecules_table([[95.0, 95.0, 95.0]], angles, mass=100.0)
     net = molecule_potentials(heavy, maps, 0.93)["m"].data.sum() * voxel**3
     assert net == pytest.approx(40 * 21.0 - 4.87 * 0.93 * 100 * 1.21, rel=1e-5)
+
+
+def test_defocus_gradient_blends_images_formed_at_the_strip_defoci(rng):
+    n, pixel, defocus = 64, 4.0, -2.0
+    acq = Acquisition(defocus_um=defocus, detector_pixel=1e-3)
+    width = n * pixel
+    strips = np.array([-width / 2, width / 2])
+    phase = jnp.asarray(0.05 * rng.standard_normal((1, n, n)).astype(np.float32))
+    tan60 = np.float32(np.tan(np.deg2rad(60.0)))
+
+    def image(strip_centres, defocus_um, tan_theta):
+        form = _image_formation(acq, ((n, n),) * 3, (pixel, pixel), strip_centres, False)
+        return np.asarray(form(phase, jnp.array([defocus_um], jnp.float32),
+                               jnp.array([tan_theta]), jnp.zeros(1)))[0]
+
+    blended = image(strips, defocus, tan60)
+    # the left edge (x = -width/2) is imaged at defocus + x·tanθ, i.e. further underfocus
+    left = image(np.zeros(1), defocus - width / 2 * tan60 * 1e-4, 0.0)
+    right = image(np.zeros(1), defocus + width / 2 * tan60 * 1e-4, 0.0)
+    x = (np.arange(n) - (n - 1) / 2) * pixel
+    weight_right = (x + width / 2) / width
+    np.testing.assert_allclose(blended, (1 - weight_right) * left + weight_right * right,
+                               atol=1e-5)
+    assert np.abs(left - right).max() > 1e-3  # the strips do differ
+    # untilted, the strips all have the nominal defocus: same as a single strip
+    np.testing.assert_allclose(image(strips, defocus, 0.0), image(np.zeros(1), defocus, 0.0),
+                               atol=1e-6)
+
+
+def test_gold_fiducials_are_dark_beads_on_the_ice_surfaces():
+    voxel = 16.0
+    sample = Grid((16, 48, 48), voxel)
+    maps = {"m": Volume(np.zeros((6, 6, 6), np.float32), voxel)}
+    params = FastParams(specimen=SpecimenParams(ice_texture=0.0, fiducials=3), damage=False,
+                        seed=5)
+    acq = Acquisition(tilt_min=0, tilt_max=0, dose_total=1e5, defocus_um=-1.0)
+    series = simulate_fast(molecules_table([[384, 384, 128]]), sample, maps, acq, params)
+    beads = np.asarray(series.meta["fiducials_angst"])
+    assert beads.shape == (3, 3)
+    radius = 50.0
+    assert np.all(np.isclose(beads[:, 2], radius) | np.isclose(beads[:, 2], 15 * voxel - radius))
+    image = series.images[0]
+    for x, y, _ in beads:
+        column, row = round(x / voxel), round(y / voxel)
+        assert image[row, column] < image.mean() - 3 * image.std() / 2
