@@ -95,3 +95,18 @@ def write_mrc(path: str | os.PathLike[str], volume: Volume) -> Path:
         mrc.header.origin = volume.origin
         mrc.update_header_stats()
     return final
+
+
+def write_mrc_slabs(path: str | os.PathLike[str], data: np.ndarray, voxel_size: float,
+                    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Path:
+    """Write a large (possibly disk-backed) float32 `[z, y, x]` array atomically, one z slab
+    at a time, so memory stays at one slab."""
+    final = Path(path)
+    with atomic_path(final) as tmp, \
+            mrcfile.new_mmap(tmp, shape=data.shape, mrc_mode=2, overwrite=True) as mrc:
+        for z in range(data.shape[0]):
+            mrc.data[z] = data[z]
+        mrc.voxel_size = voxel_size
+        mrc.header.origin = origin
+        mrc.update_header_stats()
+    return final

@@ -1,0 +1,80 @@
+"""Trained models on disk: `model.json` (architecture, class names, voxel size, how inputs
+are normalised) and `params/` (an Orbax checkpoint of the weights).
+
+`templearn segment` and `templearn train --init` read this; a model directory is complete
+only once `model.json` is written (last), so a killed save never looks like a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from templearn.errors import InputError
+from templearn.files import atomic_write_text
+from templearn.unet.model import UNet, UNetConfig
+
+MODEL_JSON = "model.json"
+NORMALISATION = "z-score of the whole tomogram"
+
+
+@dataclass
+class ModelInfo:
+    """What a model needs besides its weights."""
+
+    config: UNetConfig
+    class_names: list[str]  # index = class id; 0 is background
+    voxel_size: float
+    patch: int
+
+    def to_json(self) -> str:
+        record = {"config": asdict(self.config), "class_names": self.class_names,
+                  "voxel_size": self.voxel_size, "patch": self.patch,
+                  "normalisation": NORMALISATION}
+        return json.dumps(record, indent=1)
+
+
+def new_model(config: UNetConfig, seed: int) -> UNet:
+    return UNet(config, rngs=nnx.Rngs(seed))
+
+
+def save_model(directory: str | os.PathLike[str], model: UNet, info: ModelInfo) -> Path:
+    """Write weights then `model.json` into `directory` (replacing an older model)."""
+    out = Path(directory).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_JSON).unlink(missing_ok=True)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(out / "params", nnx.state(model, nnx.Param), force=True)
+        checkpointer.wait_until_finished()
+    atomic_write_text(out / MODEL_JSON, info.to_json())
+    return out
+
+
+def read_info(directory: str | os.PathLike[str]) -> ModelInfo:
+    path = Path(directory) / MODEL_JSON
+    if not path.exists():
+        raise InputError("not a templearn model (no model.json)", directory)
+    try:
+        record = json.loads(path.read_text())
+        config = record["config"]
+        config["widths"] = tuple(config["widths"])
+        return ModelInfo(UNetConfig(**config), list(record["class_names"]),
+                         float(record["voxel_size"]), int(record["patch"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"unreadable model.json ({exc})", path) from None
+
+
+def load_model(directory: str | os.PathLike[str]) -> tuple[UNet, ModelInfo]:
+    """The model saved in `directory` and its description."""
+    info = read_info(directory)
+    model = new_model(info.config, 0)
+    abstract = nnx.state(model, nnx.Param)
+    with ocp.StandardCheckpointer() as checkpointer:
+        restored = checkpointer.restore(Path(directory).absolute() / "params", abstract)
+    nnx.update(model, restored)
+    return model, info

@@ -1,0 +1,144 @@
+"""Losses, patch sampling, tiled segmentation and training (tiny models, few steps)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from templearn.unet import losses
+from templearn.unet.data import LabelledTomogram, SamplingParams, normalise, sample_batch
+from templearn.unet.segment import TileParams, segment, tile_starts
+
+
+def planted(seed: int, n: int = 10, shape=(32, 48, 48), radius: float = 3.5):
+    """Noise with bright balls (class 1) at random, non-touching centres."""
+    rng = np.random.default_rng(seed)
+    volume = rng.normal(0, 1, shape).astype(np.float32)
+    labels = np.zeros(shape, np.uint8)
+    zz, yy, xx = np.indices(shape)
+    centres: list[np.ndarray] = []
+    while len(centres) < n:
+        c = rng.uniform([6, 6, 6], np.array(shape[::-1]) - 6)
+        if all(np.linalg.norm(c - o) > 3 * radius for o in centres):
+            inside = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 + (zz - c[2]) ** 2 <= radius**2
+            volume[inside] += 2.0
+            labels[inside] = 1
+            centres.append(c)
+    return LabelledTomogram(f"t{seed}", normalise(volume), labels, np.array(centres),
+                            np.ones(n, int), 16.0)
+
+
+def test_tversky_is_zero_when_perfect_and_classes_when_wrong():
+    labels = jnp.array([[0, 1, 1, 0]])
+    perfect = 50.0 * (2 * jnp.eye(2)[labels] - 1)
+    assert float(losses.tversky(perfect, labels)) == pytest.approx(0.0, abs=1e-4)
+    assert float(losses.tversky(-perfect, labels)) == pytest.approx(2.0, abs=1e-4)
+    # α weighs false positives: predicting class 1 everywhere costs more with larger α
+    all_one = jnp.stack([jnp.full(4, -50.0), jnp.full(4, 50.0)], -1)[None]
+    assert float(losses.tversky(all_one, labels, 0.9, 0.1)) > float(
+        losses.tversky(all_one, labels, 0.1, 0.9))
+
+
+def test_cross_entropy_matches_the_definition(rng):
+    logits = jnp.asarray(rng.normal(size=(2, 5, 3)))
+    labels = jnp.asarray(rng.integers(0, 3, (2, 5)))
+    probs = np.exp(np.asarray(logits)) / np.exp(np.asarray(logits)).sum(-1, keepdims=True)
+    expected = -np.log(np.take_along_axis(probs, np.asarray(labels)[..., None], -1)).mean()
+    assert float(losses.cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_pu_losses_reward_finding_the_positives_and_stay_non_negative():
+    labels = jnp.zeros((1, 100), int).at[0, :5].set(1)  # 5 labelled of ~10 true positives
+    truth = jnp.zeros(100).at[:10].set(1)
+    good = jnp.stack([-8 * (2 * truth - 1), 8 * (2 * truth - 1)], -1)[None]
+    everything = jnp.stack([jnp.full(100, -8.0), jnp.full(100, 8.0)], -1)[None]
+    nothing = -everything
+    for name in ("nnpu", "pu-kl"):
+        fn = losses.loss_function(name, prior=0.1)
+        assert float(fn(good, labels)) < float(fn(nothing, labels))
+        assert float(fn(good, labels)) < float(fn(everything, labels))
+        assert float(fn(everything, labels)) >= 0
+
+
+def test_batches_are_reproducible_centred_and_never_mirrored():
+    data = [planted(1), planted(2)]
+    params = SamplingParams(patch=16, batch=6, shift=0, background_fraction=0.0)
+    a = sample_batch(data, 2, params, seed=3, step=7)
+    b = sample_batch(data, 2, params, seed=3, step=7)
+    c = sample_batch(data, 2, params, seed=3, step=8)
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[0], c[0])
+    images, labels = a
+    assert images.shape == (6, 16, 16, 16, 1) and labels.shape == (6, 16, 16, 16)
+    assert np.all(labels[:, 8, 8, 8] == 1)  # centred on a particle (no shift)
+    # the labels stay on the bright voxels whether or not the patch was rotated
+    for image, label in zip(images[..., 0], labels, strict=True):
+        assert image[label == 1].mean() > image[label == 0].mean() + 1.5
+
+
+def test_tiled_segmentation_equals_whole_volume_prediction(rng):
+    volume = rng.normal(size=(20, 37, 45)).astype(np.float32)
+
+    def predict(tiles):  # a pointwise "network": tiling must not change anything
+        p = 1 / (1 + np.exp(-tiles))
+        return np.concatenate([1 - p, p], axis=-1)
+
+    for params in (TileParams(tile=16, crop=3), TileParams(tile=12, crop=2, overlap=3, batch=4)):
+        scores, labels = segment(volume, predict, 2, params)
+        expected = 1 / (1 + np.exp(-volume))
+        np.testing.assert_allclose(scores[1], expected, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(labels, (expected > 0.5).astype(np.uint8))
+    starts = tile_starts(45, TileParams(tile=16, crop=3))
+    assert starts[0] == 0 and starts[-1] == 45 - 16 and np.all(np.diff(starts) <= 10)
+
+
+TINY = dict(classes=2, widths=(8, 8, 8), bottleneck_convs=1)
+
+
+def tiny_params(epochs: int, steps: int):
+    from templearn.unet.train import TrainParams
+
+    return TrainParams(epochs=epochs, steps=steps, learning_rate=3e-3, loss="cross-entropy",
+                       validation_batches=2,
+                       sampling=SamplingParams(patch=16, batch=4, shift=4,
+                                               background_fraction=0.2))
+
+
+def test_training_learns_and_the_model_finds_planted_particles(tmp_path):
+    from templearn.unet.model import UNetConfig
+    from templearn.unet.segment import predictor
+    from templearn.unet.store import load_model
+    from templearn.unet.train import CURVES_NAME, LOG_NAME, train
+
+    data = [planted(1), planted(2)]
+    _, rows = train(data[:1], data[1:], ["background", "ball"], UNetConfig(**TINY),
+                    tiny_params(4, 25), tmp_path)
+    assert rows[-1]["train_loss"] < 0.5 * rows[0]["train_loss"]
+    assert rows[-1]["val_f1_ball"] > 0.5
+    assert (tmp_path / LOG_NAME).exists() and (tmp_path / CURVES_NAME).exists()
+    model, info = load_model(tmp_path / "model")
+    assert info.class_names == ["background", "ball"] and info.patch == 16
+    held_out = data[1]
+    _, labels = segment(held_out.tomogram, predictor(model, 2), 2,
+                        TileParams(tile=16, crop=2, batch=2))
+    centres = np.round(held_out.centres_xyz).astype(int)
+    found = labels[centres[:, 2], centres[:, 1], centres[:, 0]] == 1
+    assert found.mean() >= 0.8
+    assert (labels == 1).sum() < 3 * (held_out.labels == 1).sum()
+
+
+def test_a_killed_training_resumes_exactly(tmp_path):
+    import jax
+    from flax import nnx
+
+    from templearn.unet.model import UNetConfig
+    from templearn.unet.store import load_model
+    from templearn.unet.train import train
+
+    data, names, config = [planted(3)], ["background", "ball"], UNetConfig(**TINY)
+    train(data, [], names, config, tiny_params(2, 3), tmp_path / "straight")
+    train(data, [], names, config, tiny_params(1, 3), tmp_path / "killed")  # "killed" after 1
+    _, rows = train(data, [], names, config, tiny_params(2, 3), tmp_path / "killed")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    straight = nnx.state(load_model(tmp_path / "straight" / "model")[0], nnx.Param)
+    resumed = nnx.state(load_model(tmp_path / "killed" / "model")[0], nnx.Param)
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
