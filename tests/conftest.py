@@ -36,3 +36,14 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
     a = (a - a.mean()) / a.std()
     b = (b - b.mean()) / b.std()
     return float((a * b).mean())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory):
+    """Reuse XLA compilations within the test session (trainings recompile the same steps)."""
+    import os
+
+    os.environ["TEMPLEARN_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+    from templearn.jaxcache import enable_compilation_cache
+
+    enable_compilation_cache()

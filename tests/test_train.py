@@ -102,6 +102,7 @@ def tiny_params(epochs: int, steps: int):
                                                background_fraction=0.2))
 
 
+@pytest.mark.slow
 def test_training_learns_and_the_model_finds_planted_particles(tmp_path):
     from templearn.unet.model import UNetConfig
     from templearn.unet.segment import predictor
@@ -125,6 +126,7 @@ def test_training_learns_and_the_model_finds_planted_particles(tmp_path):
     assert (labels == 1).sum() < 3 * (held_out.labels == 1).sum()
 
 
+@pytest.mark.slow
 def test_a_killed_training_resumes_exactly(tmp_path):
     import jax
     from flax import nnx

@@ -14,13 +14,17 @@ import typer
 from templearn.cli import (
     deform,
     density,
+    evaluate,
     labels,
     nma,
+    pick,
     pseudoatoms,
     randomize,
     reconstruct,
+    segment,
     simulate,
     tetris,
+    train,
 )
 from templearn.errors import InputError
 
@@ -53,6 +57,10 @@ app.command("labels")(labels.command)
 app.command("reconstruct")(reconstruct.command)
 app.command("randomize")(randomize.command)
 app.command("simulate")(simulate.command)
+app.command("train")(train.command)
+app.command("segment")(segment.command)
+app.command("pick")(pick.command)
+app.command("evaluate")(evaluate.command)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ def command(
 
     from templearn.errors import InputError
     from templearn.files import atomic_write_text
+    from templearn.jaxcache import enable_compilation_cache
     from templearn.mrc import Volume, read_mrc, write_mrc, write_mrc_slabs
     from templearn.progress import log
     from templearn.provenance import write_provenance
@@ -32,6 +33,7 @@ def command(
     from templearn.unet.segment import TileParams, predictor, segment
     from templearn.unet.store import load_model
 
+    enable_compilation_cache()
     params = TileParams(tile=tile, crop=crop, overlap=overlap, batch=batch)
     params.validate()
     volume = read_mrc(tomogram)

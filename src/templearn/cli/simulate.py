@@ -34,10 +34,11 @@ def command(
     fiducial_radius: float = typer.Option(50.0, help="Gold bead radius, Å."),
     seed: int = typer.Option(0, help="Random seed (noise, tilt jitter, ice, beads)."),
 ) -> None:
-    """Tilt series (MRC [tilt, y, x]) + .tlt + meta.json of a sample."""
+    """Tilt series (tiltseries.mrc, tilt × y × x) + tiltseries.tlt + meta.json of a sample."""
     from templearn import star
     from templearn.acquisition import Acquisition, read_acquisitions, select_acquisition
     from templearn.errors import InputError
+    from templearn.jaxcache import enable_compilation_cache
     from templearn.mrc import read_mrc
     from templearn.progress import log
     from templearn.provenance import write_provenance
@@ -45,6 +46,8 @@ def command(
     from templearn.simulate.fast import FastParams, simulate_fast
     from templearn.simulate.potential import SpecimenParams
     from templearn.tiltseries import write_tilt_series
+
+    enable_compilation_cache()
 
     if backend != "fast":
         raise InputError(f"unknown --backend {backend!r} (available: fast)")

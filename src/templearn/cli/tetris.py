@@ -43,6 +43,7 @@ def command(
 
     from templearn.cli.options import int_tuple, map_files
     from templearn.errors import InputError
+    from templearn.jaxcache import enable_compilation_cache
     from templearn.maps_index import read_map_entries
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.progress import Counter, log
@@ -51,6 +52,7 @@ def command(
     from templearn.tetris import TetrisParams, molecule_set, molecules_table, pack
     from templearn.tetris_plot import write_slices_png
 
+    enable_compilation_cache()
     classes: list[tuple[str, list[Path]]] = []
     for spec in template:
         class_name, sep, maps = spec.partition("=")

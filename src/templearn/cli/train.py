@@ -20,6 +20,9 @@ def command(
     output_dir: Path = typer.Option(Path("training"), "--output-dir", "-o"),
     preset: str = typer.Option("deepfinder", help="Architecture: deepfinder or cpu-small."),
     widths: str | None = typer.Option(None, help="Channel widths a,b,c (overrides preset)."),
+    conv: str | None = typer.Option(
+        None, help="Convolution implementation: xla (default; best on GPU), im2col_x (fastest "
+                   "on CPU for small models and patches), im2col, shift. Same weights."),
     loss: str = typer.Option("tversky", help="tversky, dice, cross-entropy, nnpu or pu-kl."),
     alpha: float = typer.Option(0.5, help="Tversky α (false positives)."),
     beta: float = typer.Option(0.5, help="Tversky β (false negatives)."),
@@ -43,15 +46,17 @@ def command(
     from templearn import star
     from templearn.cli.options import int_tuple
     from templearn.errors import InputError
+    from templearn.jaxcache import enable_compilation_cache
     from templearn.progress import log
     from templearn.provenance import write_provenance
     from templearn.sample import CLASS_NAME
     from templearn.unet.data import SamplingParams, load_labelled
     from templearn.unet.losses import LOSSES
-    from templearn.unet.model import PRESETS
+    from templearn.unet.model import CONV_IMPLS, PRESETS
     from templearn.unet.store import read_info
     from templearn.unet.train import TrainParams, train
 
+    enable_compilation_cache()
     if preset not in PRESETS:
         raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     if loss not in LOSSES:
@@ -92,6 +97,10 @@ def command(
         config = replace(PRESETS[preset], classes=n_classes)
         if widths is not None:
             config = replace(config, widths=int_tuple(widths, 3, "--widths"))
+    if conv is not None:
+        if conv not in CONV_IMPLS:
+            raise InputError(f"--conv must be one of {', '.join(CONV_IMPLS)}, got {conv!r}")
+        config = replace(config, conv=conv)
     params = TrainParams(
         epochs=epochs, steps=steps, learning_rate=learning_rate, loss=loss, alpha=alpha,
         beta=beta, prior=prior, seed=seed,

@@ -9,16 +9,18 @@ Every convolution keeps its parameters in an ``nnx.Conv`` (kernel ``(k, k, k, Ci
 bias ``(Cout,)``), so checkpoints do not depend on how the convolution is evaluated.
 ``UNetConfig.conv`` only chooses the implementation:
 
-- ``"xla"``: ``lax.conv_general_dilated`` (what ``nnx.Conv`` does).  XLA:CPU's 3D convolution is
-  slow, but this may be the best choice on GPU.
+- ``"xla"`` (default): ``lax.conv_general_dilated`` (what ``nnx.Conv`` does).  XLA:CPU's 3D
+  convolution is slow, but its memory use is modest; likely the best choice on GPU.
 - ``"shift"``: sum over the k³ taps of shifted input views, each multiplied by its
   ``(Cin, Cout)`` weight slice (27 matrix products per 3×3×3 layer, no patch buffer).
 - ``"im2col"``: all k³ shifted views concatenated along channels, then one matrix product with
   the ``(k³·Cin, Cout)`` kernel.  Needs a k³-times larger activation buffer (≈8 GB for the
   80-channel decoder layer at batch 8 of 48³), and its kernel gradient is a slow product.
-- ``"im2col_x"`` (default): the k views shifted along x concatenated along channels (a
-  ``k·Cin`` buffer), then k² matrix products over the (z, y) taps.  Fastest on CPU in
-  ``benchmarks/unet_benchmark.py`` (≈2.7× faster than "xla" per train step).
+- ``"im2col_x"``: the k views shifted along x concatenated along channels (a ``k·Cin``
+  buffer), then k² matrix products over the (z, y) taps.  Fastest per train step on CPU in
+  ``benchmarks/unet_benchmark.py`` (≈2.4× less CPU time than "xla" at batch 2), but XLA:CPU
+  keeps so many temporaries that a batch-4 step of 48³ peaks at ≈12.6 GB, so it is not the
+  default.
 
 The non-"xla" paths have a hand-written backward pass (``_conv_same``) so that only the layer
 input is kept for the gradient, not its shifted copies.
@@ -50,7 +52,7 @@ class UNetConfig:
     classes: int = 2
     widths: tuple[int, int, int] = (32, 48, 64)
     bottleneck_convs: int = 4
-    conv: str = "im2col_x"
+    conv: str = "xla"
 
     def __post_init__(self) -> None:
         if self.classes < 1:

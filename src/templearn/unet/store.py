@@ -12,6 +12,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -40,7 +43,21 @@ class ModelInfo:
 
 
 def new_model(config: UNetConfig, seed: int) -> UNet:
-    return UNet(config, rngs=nnx.Rngs(seed))
+    """A freshly initialised U-Net: Glorot-uniform kernels and zero biases (Keras' defaults,
+    as in DeepFinder), drawn with numpy so that no initialiser has to be compiled (XLA
+    compiles one per shape, seconds each on a busy CPU)."""
+    model = nnx.eval_shape(lambda: UNet(config, rngs=nnx.Rngs(0)))
+    rng = np.random.default_rng(seed)
+
+    def initial(leaf: jax.ShapeDtypeStruct) -> jax.Array:
+        if len(leaf.shape) < 2:
+            return jnp.zeros(leaf.shape, leaf.dtype)
+        receptive = int(np.prod(leaf.shape[:-2]))
+        limit = np.sqrt(6.0 / (receptive * (leaf.shape[-2] + leaf.shape[-1])))
+        return jnp.asarray(rng.uniform(-limit, limit, leaf.shape), leaf.dtype)
+
+    graph, state = nnx.split(model)
+    return nnx.merge(graph, jax.tree.map(initial, state))
 
 
 def save_model(directory: str | os.PathLike[str], model: UNet, info: ModelInfo) -> Path:
