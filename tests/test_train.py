@@ -1,5 +1,7 @@
 """Losses, patch sampling, tiled segmentation and training (tiny models, few steps)."""
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -107,7 +109,7 @@ def test_training_learns_and_the_model_finds_planted_particles(tmp_path):
     from templearn.unet.model import UNetConfig
     from templearn.unet.segment import predictor
     from templearn.unet.store import load_model
-    from templearn.unet.train import CURVES_NAME, LOG_NAME, train
+    from templearn.unet.train import CURVES_NAME, LOG_NAME, PICK_METRICS, train
 
     data = [planted(1), planted(2)]
     _, rows = train(data[:1], data[1:], ["background", "ball"], UNetConfig(**TINY),
@@ -115,6 +117,8 @@ def test_training_learns_and_the_model_finds_planted_particles(tmp_path):
     assert rows[-1]["train_loss"] < 0.5 * rows[0]["train_loss"]
     assert rows[-1]["val_f1_ball"] > 0.5
     assert (tmp_path / LOG_NAME).exists() and (tmp_path / CURVES_NAME).exists()
+    picks = json.loads((tmp_path / PICK_METRICS).read_text())["classes"]["ball"]
+    assert picks["n_true"] == 10 and picks["best_f1"] >= 0.8, picks
     model, info = load_model(tmp_path / "model")
     assert info.class_names == ["background", "ball"] and info.patch == 16
     held_out = data[1]

@@ -3,6 +3,8 @@
 Each epoch runs `steps` jit-compiled updates, then measures the loss and voxel-wise
 precision / recall / F1 per class on a fixed set of validation batches, appends a row to
 `training_log.csv`, redraws `training_curves.png` and checkpoints model and optimizer.
+At the end the validation tomograms are segmented, picked and matched to their particles
+(`validation_picks.json`: pick-level precision, recall, F1).
 A killed training restarts from its last checkpoint and, because batch k depends only on
 (seed, k), continues exactly as if it had not stopped.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,18 +24,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+import pandas as pd
 from flax import nnx
 
+from templearn import star
 from templearn.errors import InputError
 from templearn.files import atomic_write_text
 from templearn.progress import log
+from templearn.sample import CLASS_NAME
 from templearn.unet.data import LabelledTomogram, SamplingParams, check_sizes, sample_batch
 from templearn.unet.losses import loss_function
 from templearn.unet.model import UNet, UNetConfig
+from templearn.unet.segment import TileParams, predictor, segment
 from templearn.unet.store import ModelInfo, load_model, new_model, save_model
 
-LOG_NAME, CURVES_NAME, CHECKPOINTS, MODEL_DIR = (
-    "training_log.csv", "training_curves.png", "checkpoints", "model")
+LOG_NAME, CURVES_NAME, CHECKPOINTS, MODEL_DIR, PICK_METRICS = (
+    "training_log.csv", "training_curves.png", "checkpoints", "model", "validation_picks.json")
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class TrainParams:
     beta: float = 0.5
     prior: float = 0.01  # PU losses: expected share of particle voxels
     validation_batches: int = 4
+    pick_validation: bool = True  # segment + pick + evaluate the validation tomograms at the end
     seed: int = 0
     sampling: SamplingParams = field(default_factory=SamplingParams)
 
@@ -107,6 +115,31 @@ def _plot_curves(path: Path, rows: list[dict[str, float]], class_names: list[str
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
+
+
+def pick_level_metrics(model: UNet, data: list[LabelledTomogram], class_names: list[str],
+                       tiles: TileParams) -> dict:
+    """Segment each validation tomogram, pick by connected components and match the picks
+    to its particles (10 voxels, sweep over cluster size): the paper's pick-level F1."""
+    from templearn.evaluate import evaluate_picks
+    from templearn.pick import pick_particles
+
+    names = dict(enumerate(class_names))
+    picks, targets = [], []
+    for item in data:
+        scores, labels = segment(item.tomogram, predictor(model, tiles.batch), len(class_names),
+                                 tiles)
+        if labels.max() > 0:
+            picks.append(pick_particles(labels, scores, "components", class_names=names,
+                                        tomo_name=item.name))
+        targets.append(pd.DataFrame({
+            star.TOMO_NAME: item.name,
+            **{c: item.centres_xyz[:, a] for a, c in enumerate(star.COORDINATES)},
+            star.CLASS_ID: item.classes, CLASS_NAME: [names[int(k)] for k in item.classes]}))
+    all_picks = pd.concat(picks, ignore_index=True) if picks else pd.DataFrame(
+        columns=[star.TOMO_NAME, *star.COORDINATES, star.CLASS_ID, CLASS_NAME,
+                 star.CLUSTER_SIZE])
+    return evaluate_picks(all_picks, pd.concat(targets, ignore_index=True))
 
 
 def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
@@ -192,4 +225,11 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
             f"val {row['val_loss']:.4f} voxel F1 {f1} ({row['seconds']:.0f} s)")
     manager.close()
     save_model(out / MODEL_DIR, model, info)
+    if val_data and params.pick_validation:
+        tiles = TileParams(tile=max(64, params.sampling.patch), crop=8)
+        metrics = pick_level_metrics(model, val_data, class_names, tiles)
+        atomic_write_text(out / PICK_METRICS, json.dumps(metrics, indent=1))
+        summary = ", ".join(f"{n} best F1 {c['best_f1']:.3f}, F1 at P=R {c['f1_at_p_eq_r']}"
+                            for n, c in metrics["classes"].items())
+        log(f"train: validation picks: {summary}")
     return model, rows
