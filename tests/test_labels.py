@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from templearn import star
@@ -57,3 +58,22 @@ def test_distractors_can_be_their_own_class_and_templates_win(sample):
 def test_sphere_radius_from_mass():
     # 1 MDa at 1.21 Å³/Da: V = 1.21e6 Å³, r = (3V / 4π)^(1/3) ≈ 66.1 Å
     assert sphere_radius(1e6) == pytest.approx(66.1, abs=0.1)
+
+
+def test_coordinates_become_sphere_labels_at_those_voxels(tmp_path):
+    from templearn.sample import coordinates_as_sample
+
+    target = Grid((20, 30, 40), 10.0)
+    points = np.array([[5.0, 6.0, 7.0], [30.0, 20.0, 10.0]])
+    path = star.write_star(tmp_path / "annotations.star", {star.PARTICLES_BLOCK: pd.DataFrame(
+        {c: points[:, a] for a, c in enumerate(star.COORDINATES)})})
+    table = coordinates_as_sample(path, target)
+    labels = paint_labels(table, target, target, {},
+                          LabelParams(mode="sphere", radii={"particle": 30.0}))
+    for point in points:
+        x, y, z = point.astype(int)
+        assert labels[z, y, x] == 1
+        assert labels[z, y, min(x + 4, 39)] == 0  # 40 Å away: outside the 30 Å ball
+    assert (labels > 0).sum() == pytest.approx(2 * 4 / 3 * np.pi * 3**3, rel=0.15)
+    targets = targets_table(table, target, target, "t")
+    np.testing.assert_allclose(targets[list(star.COORDINATES)].to_numpy(), points)

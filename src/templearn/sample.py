@@ -60,3 +60,24 @@ def write_molecules(path: str | os.PathLike[str], table: pd.DataFrame, grid: Gri
     return star.write_star(path, {star.GENERAL_BLOCK: star.general_table(grid.shape_zyx,
                                                                          grid.voxel_size),
                                   star.PARTICLES_BLOCK: table})
+
+
+def coordinates_as_sample(path: str | os.PathLike[str], target: Grid) -> pd.DataFrame:
+    """Particle coordinates in a tomogram's voxels (a picks or annotation STAR file with
+    rlnCoordinateX/Y/Z) as a molecules table of that tomogram (all templates), so that
+    sphere labels can be painted for them (fine-tuning on a few real annotations)."""
+    table = star.read_star(path, star.PARTICLES_BLOCK, required=star.COORDINATES)
+    if len(table) == 0:
+        raise InputError("no particles", path)
+    xyz = table[list(star.COORDINATES)].to_numpy(float) * target.voxel_size
+    names = (table[CLASS_NAME].astype(str) if CLASS_NAME in table
+             else pd.Series(["particle"] * len(table)))
+    ids = (table[star.CLASS_ID].astype(int) if star.CLASS_ID in table
+           else pd.Series(np.ones(len(table), int)))
+    return pd.DataFrame({
+        star.TOMO_NAME: table.get(star.TOMO_NAME, "tomo"),
+        **{c: xyz[:, a] for a, c in enumerate(star.POSITION_ANGST)},
+        **{c: table.get(c, 0.0) for c in star.ANGLES},
+        star.MOLECULE_NAME: names.to_numpy(), star.MOLECULE_CLASS: TEMPLATE,
+        CLASS_NAME: names.to_numpy(), star.CLASS_ID: ids.to_numpy(),
+        star.MASS_DA: np.nan, star.INSTANCE_ID: np.arange(1, len(table) + 1)})

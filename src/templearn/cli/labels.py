@@ -8,7 +8,9 @@ import typer
 
 
 def command(
-    molecules: Path = typer.Argument(..., help="molecules.star of the sample (templearn tetris)."),
+    molecules: Path = typer.Argument(
+        ..., help="molecules.star of the sample (templearn tetris), or particle coordinates "
+                  "in the --like tomogram's voxels (picks.star, annotations) for sphere labels."),
     like: Path | None = typer.Option(
         None, help="Tomogram (MRC) whose grid the labels must share (shape and voxel size)."),
     shape: str | None = typer.Option(None, help="Target size x,y,z (without --like)."),
@@ -32,9 +34,18 @@ def command(
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.progress import log
     from templearn.provenance import write_provenance
-    from templearn.sample import Grid, read_molecules
+    from templearn.sample import CLASS_NAME, Grid, coordinates_as_sample, read_molecules
 
-    table, sample = read_molecules(molecules)
+    particles = star.read_star(molecules, star.PARTICLES_BLOCK)
+    if star.POSITION_ANGST[0] not in particles and star.COORDINATES[0] in particles:
+        if like is None or mode != "sphere" or not radius:
+            raise InputError("coordinates (no sample positions) need --like, --mode sphere and "
+                             "--radius", molecules)
+        tomogram = read_mrc(like)
+        sample = Grid(tomogram.data.shape, tomogram.voxel_size)
+        table = coordinates_as_sample(molecules, sample)
+    else:
+        table, sample = read_molecules(molecules)
     if like is not None:
         tomogram = read_mrc(like)
         target = Grid(tomogram.data.shape, tomogram.voxel_size)
@@ -54,6 +65,9 @@ def command(
             radii[class_name] = float(value)
         except ValueError:
             raise InputError(f"--radius expects NAME=Å, got {spec!r}") from None
+    unsized = set(table[table[star.MASS_DA].isna()][CLASS_NAME].astype(str)) - set(radii)
+    if unsized:
+        raise InputError(f"give --radius for {', '.join(sorted(unsized))} (no masses known)")
     params = LabelParams(mode=mode, sigma=sigma, threshold=threshold, radii=radii or None,
                          distractor_class=distractor_class)
     maps = {}
