@@ -4,6 +4,8 @@
 # a cpu-small U-Net trained for 14 × 25 steps, picking in two held-out tomograms made
 # with other seeds and other acquisitions. Usage: benchmarks/ribosome_picking.sh [WORKDIR]
 # (about 1 h on 2 cores: NMA and conformers 2 min, each sample 4-6 min, training ~24 min).
+# NO_DISTRACTORS=1 runs the "no distractors" ablation: training samples of ribosomes only
+# (in WORKDIR/nodis*), tested on the same crowded held-out tomograms.
 set -euo pipefail
 S="$(cd "$(dirname "$0")/../.." && pwd)/shared/data/structures"
 W="${1:-/tmp/templearn-ribosome}"
@@ -16,29 +18,33 @@ mkdir -p "$W" && cd "$W"
 templearn randomize -n 12 --seed 0 -o acq_train.tsv
 templearn randomize -n 4 --seed 1 -o acq_test.tsv
 
-tomogram() {  # name, sample seed, acquisition table, row, simulation seed
-  local s=$1
-  [ -f "$s/sample/molecules.star" ] || templearn tetris -t ribosome=maps/ribo -d maps/dis \
-      --ratio 1:5 --shape 192,192,64 --seed "$2" -o "$s/sample"
+tomogram() {  # name, sample seed, acquisition table, row, simulation seed, [distractors]
+  local s=$1 crowd=(-d maps/dis --ratio 1:5)
+  [ "${6:-yes}" = yes ] || crowd=()
+  [ -f "$s/sample/molecules.star" ] || templearn tetris -t ribosome=maps/ribo "${crowd[@]}" \
+      --shape 192,192,64 --seed "$2" -o "$s/sample"
   [ -f "$s/tilt/tiltseries.mrc" ] || templearn simulate "$s/sample/molecules.star" -a "$3" \
       --row "$4" --seed "$5" -o "$s/tilt"
   [ -f "$s/tomo/tomogram.mrc" ] || templearn reconstruct "$s/tilt/tiltseries.mrc" -o "$s/tomo"
   [ -f "$s/labels/labels.mrc" ] || templearn labels "$s/sample/molecules.star" \
       --like "$s/tomo/tomogram.mrc" -o "$s/labels"
 }
-for i in 0 2 3 4; do tomogram "train$i" $((100 + i)) acq_train.tsv "$i" "$i"; done
+T=train; RUN=ribo; CROWD=yes
+[ "${NO_DISTRACTORS:-0}" = 1 ] && { T=nodis; RUN=nodis; CROWD=no; }
+for i in 0 2 3 4; do tomogram "$T$i" $((100 + i)) acq_train.tsv "$i" "$i" "$CROWD"; done
 for i in 0 1; do tomogram "test$i" $((108 + i)) acq_test.tsv "$i" $((8 + i)); done
 
-templearn train -s train0/tomo/tomogram.mrc,train0/labels -s train2/tomo/tomogram.mrc,train2/labels \
-    -s train3/tomo/tomogram.mrc,train3/labels -v train4/tomo/tomogram.mrc,train4/labels \
+templearn train -s "$T"0/tomo/tomogram.mrc,"$T"0/labels -s "$T"2/tomo/tomogram.mrc,"$T"2/labels \
+    -s "$T"3/tomo/tomogram.mrc,"$T"3/labels -v "$T"4/tomo/tomogram.mrc,"$T"4/labels \
     --preset cpu-small --conv im2col_x --patch 32 --batch 8 --epochs 14 --steps 25 \
-    --loss cross-entropy --lr 1e-3 --shift 8 -o run/ribo
+    --loss cross-entropy --lr 1e-3 --shift 8 -o "run/$RUN"
 
 for t in test0 test1; do
-  templearn segment "$t/tomo/tomogram.mrc" run/ribo/model -o "run/eval/$t/seg" --tile 64 --crop 8 --batch 2
+  out="run/eval_$RUN/$t"
+  templearn segment "$t/tomo/tomogram.mrc" "run/$RUN/model" -o "$out/seg" --tile 64 --crop 8 --batch 2
   for method in components meanshift; do
-    templearn pick "run/eval/$t/seg/labels.mrc" --method "$method" --radius 6 -o "run/eval/$t/$method"
-    templearn evaluate "run/eval/$t/$method/picks.star" "$t/labels/targets.star" --sweep size \
-        -o "run/eval/$t/eval_$method"
+    templearn pick "$out/seg/labels.mrc" --method "$method" --radius 6 -o "$out/$method"
+    templearn evaluate "$out/$method/picks.star" "$t/labels/targets.star" --sweep size \
+        -o "$out/eval_$method"
   done
 done
