@@ -48,19 +48,11 @@ def _options(
     _debug["on"] = debug
 
 
-app.command("nma")(nma.command)
-app.command("deform")(deform.command)
-app.command("density")(density.command)
-app.command("pseudoatoms")(pseudoatoms.command)
-app.command("tetris")(tetris.command)
-app.command("labels")(labels.command)
-app.command("reconstruct")(reconstruct.command)
-app.command("randomize")(randomize.command)
-app.command("simulate")(simulate.command)
-app.command("train")(train.command)
-app.command("segment")(segment.command)
-app.command("pick")(pick.command)
-app.command("evaluate")(evaluate.command)
+#: Stages in pipeline order (the order `templearn --help` lists them).
+STAGES = (nma, deform, density, pseudoatoms, tetris, labels, randomize, simulate, reconstruct,
+          train, segment, pick, evaluate)
+for stage in STAGES:
+    app.command(stage.__name__.rsplit(".", 1)[-1])(stage.command)
 
 
 def main() -> None:
