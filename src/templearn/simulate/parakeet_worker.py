@@ -1,0 +1,131 @@
+"""One Parakeet step in its own process: `python -m templearn.simulate.parakeet_worker STEP DIR`.
+
+The backend (`templearn.simulate.multislice`) runs each step of Parakeet's pipeline
+(sample, exit wave, optics, image, export) in a child process, so that a crash inside
+MULTEM cannot take templearn down, a killed run resumes at the first unfinished step,
+and the global numpy random state Parakeet draws its noise from is seeded per step.
+Every step reads and writes fixed file names in DIR and renames its output into place
+only when it succeeded. Parakeet's own log goes to stdout (the backend keeps it in
+DIR/parakeet.log); one progress line per image goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from templearn.files import atomic_path
+
+CONFIG = "config.yaml"
+SAMPLE, EXIT_WAVE, OPTICS, IMAGE = "sample.h5", "exit_wave.h5", "optics.h5", "image.h5"
+IMAGES, HEADER = "images.npy", "header.json"
+#: Step name -> the file it produces, in pipeline order.
+STEPS = {"sample": SAMPLE, "exit_wave": EXIT_WAVE, "optics": OPTICS, "image": IMAGE,
+         "export": IMAGES}
+
+
+class _ImageProgress(logging.Filter):
+    """Pass only Parakeet's "Simulating image N" records, rewritten as progress lines."""
+
+    def __init__(self, step: str, n_images: int) -> None:
+        super().__init__()
+        self.step, self.n_images = step, n_images
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Simulating image"):
+            return False
+        record.msg, record.args = (f"simulate (parakeet {self.step}): image "
+                                   f"{message.split()[-1]}/{self.n_images}"), ()
+        return True
+
+
+def _configure_logging(step: str, n_images: int) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    full = logging.StreamHandler(sys.stdout)
+    full.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    progress = logging.StreamHandler(sys.stderr)
+    progress.addFilter(_ImageProgress(step, n_images))
+    root.handlers[:] = [full, progress]
+
+
+def _device(requested: str) -> str:
+    """'gpu' or 'cpu'; 'auto' picks the GPU when MULTEM was built for one and sees it."""
+    if requested != "auto":
+        return requested
+    import multem
+
+    return "gpu" if multem.is_gpu_available() else "cpu"
+
+
+def _header_records(header: np.ndarray) -> list[dict]:
+    """Parakeet's per-image metadata (a structured array) as JSON-ready dicts."""
+    records = []
+    for row in header:
+        record = {}
+        for name in header.dtype.names:
+            value = row[name]
+            record[name] = value.decode() if isinstance(value, bytes) else value.item()
+        records.append(record)
+    return records
+
+
+def run_step(step: str, directory: Path, device: str) -> None:
+    """Run one step; its output appears in `directory` only if it completes."""
+    import parakeet.io
+    import parakeet.sample
+    import parakeet.simulate
+
+    config = str(directory / CONFIG)
+    if step == "sample":
+        with atomic_path(directory / SAMPLE) as tmp:
+            parakeet.sample.new(config, str(tmp))
+            parakeet.sample.add_molecules(config, str(tmp))
+            sample = parakeet.sample.load(str(tmp))
+            (directory / "atoms.txt").write_text(f"{sample.number_of_atoms}\n")
+            sample.close()
+    elif step == "exit_wave":
+        with atomic_path(directory / EXIT_WAVE) as tmp:
+            parakeet.simulate.exit_wave(config, str(directory / SAMPLE), str(tmp),
+                                        device=_device(device))
+    elif step == "optics":
+        with atomic_path(directory / OPTICS) as tmp:
+            parakeet.simulate.optics(config, str(directory / EXIT_WAVE), str(tmp),
+                                     device=_device(device))
+    elif step == "image":
+        with atomic_path(directory / IMAGE) as tmp:
+            parakeet.simulate.image(config, str(directory / OPTICS), str(tmp))
+    elif step == "export":
+        reader = parakeet.io.open(str(directory / IMAGE))
+        images = np.asarray(reader.data, dtype=np.float32)
+        records = _header_records(np.asarray(reader.header))
+        with atomic_path(directory / HEADER) as tmp:
+            tmp.write_text(json.dumps(records))
+        with atomic_path(directory / IMAGES) as tmp, open(tmp, "wb") as stream:
+            np.save(stream, images)
+    else:
+        raise ValueError(f"unknown step {step!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=tuple(STEPS))
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=int, default=0, help="number of images (progress)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    args = parser.parse_args(argv)
+    _configure_logging(args.step, args.images)
+    # Parakeet draws its noise from numpy's legacy global state.
+    np.random.seed((args.seed * len(STEPS) + list(STEPS).index(args.step)) % 2**32)  # noqa: NPY002
+    run_step(args.step, args.directory, args.device)
+
+
+if __name__ == "__main__":
+    main()
