@@ -161,12 +161,13 @@ def sample(tmp_path_factory):
     return work, table
 
 
-def simulate(work: Path, name: str, acquisition: dict, *options: str) -> Path:
-    """Run `templearn simulate` on the sample with a one-row acquisition table."""
+def simulate(work: Path, name: str, acquisition: dict, *options: str,
+             molecules: str = "molecules.star") -> Path:
+    """Run `templearn simulate` on a sample of `work` with a one-row acquisition table."""
     table = work / f"{name}.tsv"
     table.write_text("\t".join(["name", *acquisition]) + "\n"
                      + "\t".join([name, *map(str, acquisition.values())]) + "\n")
-    run = templearn("simulate", str(work / "molecules.star"), "-a", str(table),
+    run = templearn("simulate", str(work / molecules), "-a", str(table),
                     "-o", str(work / name), *options)
     assert run.returncode == 0, run.stderr
     return work / name
@@ -280,3 +281,33 @@ def test_phase_plate_gives_the_low_frequency_contrast_the_ctf_predicts(sample):
         low = gaussian_filter(image, 2.5)
         contrast[vpp] = low[4:-4, 4:-4].std() / image.mean()
     assert contrast[True] > 4 * contrast[False], contrast
+
+
+@needs_parakeet
+@pytest.mark.slow
+def test_pseudo_atomic_models_gain_contrast_with_phosphorus(sample):
+    work, table = sample
+    run = templearn("density", table[star.STRUCTURE_FILE][0], "--voxel-size", "2",
+                    "--resolution", "6", "-o", str(work / "fine"))
+    assert run.returncode == 0, run.stderr
+    fine_map = next((work / "fine").glob("*.mrc"))
+    single = {"defocus_um": -2.0, "dose_total": 20000, "tilt_min": 0, "tilt_max": 0,
+              "tilt_step": 1}
+    contrast = {}
+    for fraction in (0.0, 0.5):
+        model = work / f"pseudo_{fraction}.pdb"
+        run = templearn("pseudoatoms", str(fine_map), "--phosphorus-fraction", str(fraction),
+                        "-o", str(model))
+        assert run.returncode == 0, run.stderr
+        molecules = f"pseudo_{fraction}.star"
+        write_molecules(work / molecules, molecules_table([model], None, np.zeros((1, 3))),
+                        GRID)
+        out = simulate(work, f"pseudo_{fraction}", single, "--backend", "parakeet",
+                       "--sim-pixel", "1.0", "--no-grf-ice", "--no-damage",
+                       molecules=molecules)
+        meta = json.loads((out / "meta.json").read_text())
+        assert meta["atoms_placed"] == meta["atoms_expected"]
+        image = read_mrc(out / "tiltseries.mrc").data[0].astype(np.float64)
+        contrast[fraction] = gaussian_filter(image, 1.5).std() / image.mean()
+    # Phosphorus (Z = 15) scatters about twice as strongly as carbon (Z = 6) at low angles.
+    assert contrast[0.5] > 1.3 * contrast[0.0] > 0, contrast

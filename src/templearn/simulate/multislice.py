@@ -53,7 +53,7 @@ ICE_MARGIN = 200.0
 #: Vacuum kept above and below the outermost atoms (Å).
 Z_CLEARANCE = 10.0
 INTERMEDIATES = (worker.SAMPLE, worker.EXIT_WAVE, worker.OPTICS, worker.IMAGE,
-                 worker.IMAGES, worker.HEADER)
+                 worker.IMAGES, worker.HEADER, worker.TIMINGS)
 
 
 @dataclass(frozen=True)
@@ -211,25 +211,25 @@ def _prepare_workdir(workdir: Path, config_text: str) -> None:
 
 
 def run_steps(workdir: Path, n_images: int, params: ParakeetParams) -> None:
-    """Run Parakeet's steps after the last one that finished, each in a child process."""
+    """Run Parakeet's steps after the last one that finished, in one child process."""
     steps = list(worker.STEPS.items())
     done = [i for i, (_, output) in enumerate(steps) if (workdir / output).exists()]
     first = done[-1] + 1 if done else 0
     if first:
         log(f"simulate (parakeet): resuming after {steps[first - 1][0]}")
+    if first == len(steps):
+        return
+    command = [sys.executable, "-m", "templearn.simulate.parakeet_worker", str(workdir),
+               *(step for step, _ in steps[first:]), "--seed", str(params.seed),
+               "--images", str(n_images), "--device", params.device]
     with open(workdir / "parakeet.log", "a") as log_file:
-        for step, _ in steps[first:]:
-            log(f"simulate (parakeet): {step}")
-            command = [sys.executable, "-m", "templearn.simulate.parakeet_worker", step,
-                       str(workdir), "--seed", str(params.seed), "--images", str(n_images),
-                       "--device", params.device]
-            log_file.write(f"\n### {' '.join(command)}\n")
-            log_file.flush()
-            result = subprocess.run(command, stdout=log_file, check=False,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            if result.returncode != 0:
-                raise RuntimeError(f"Parakeet step {step} failed (exit status "
-                                   f"{result.returncode}); see {workdir / 'parakeet.log'}")
+        log_file.write(f"\n### {' '.join(command)}\n")
+        log_file.flush()
+        result = subprocess.run(command, stdout=log_file, check=False,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if result.returncode != 0:
+        raise RuntimeError(f"Parakeet failed (exit status {result.returncode}); see "
+                           f"{workdir / 'parakeet.log'}")
 
 
 def check_parakeet() -> None:
@@ -295,6 +295,7 @@ def simulate_parakeet(table: pd.DataFrame, sample: Grid, acq: Acquisition,
         "prior_dose": acq.prior_dose(), "atoms_expected": expected_atoms,
         "atoms_placed": placed_atoms, "parakeet_box": config["sample"]["box"],
         "parakeet_images": [records[i] for i in by_angle],
+        "step_seconds": json.loads((workdir / worker.TIMINGS).read_text()),
     }
     del raw
     if not params.keep_intermediates:

@@ -1,12 +1,14 @@
-"""One Parakeet step in its own process: `python -m templearn.simulate.parakeet_worker STEP DIR`.
+"""Parakeet's steps in a child process: `python -m templearn.simulate.parakeet_worker DIR STEP...`.
 
-The backend (`templearn.simulate.multislice`) runs each step of Parakeet's pipeline
-(sample, exit wave, optics, image, export) in a child process, so that a crash inside
-MULTEM cannot take templearn down, a killed run resumes at the first unfinished step,
-and the global numpy random state Parakeet draws its noise from is seeded per step.
-Every step reads and writes fixed file names in DIR and renames its output into place
-only when it succeeded. Parakeet's own log goes to stdout (the backend keeps it in
-DIR/parakeet.log); one progress line per image goes to stderr.
+The backend (`templearn.simulate.multislice`) runs the unfinished steps of Parakeet's
+pipeline (sample, exit wave, optics, image, export) in one child process, so that a
+crash inside MULTEM cannot take templearn down and Parakeet's slow imports are paid
+once. Every step reads and writes fixed file names in DIR and renames its output into
+place only when it succeeded, so a killed run resumes at the first unfinished step; the
+global numpy random state Parakeet draws its noise from is seeded before each step.
+Parakeet's own log goes to stdout (the backend keeps it in DIR/parakeet.log); one
+progress line per step and per image goes to stderr; the seconds per step are added to
+DIR/step_seconds.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from templearn.files import atomic_path
 CONFIG = "config.yaml"
 SAMPLE, EXIT_WAVE, OPTICS, IMAGE = "sample.h5", "exit_wave.h5", "optics.h5", "image.h5"
 IMAGES, HEADER = "images.npy", "header.json"
+TIMINGS = "step_seconds.json"
 #: Step name -> the file it produces, in pipeline order.
 STEPS = {"sample": SAMPLE, "exit_wave": EXIT_WAVE, "optics": OPTICS, "image": IMAGE,
          "export": IMAGES}
@@ -115,16 +119,24 @@ def run_step(step: str, directory: Path, device: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=tuple(STEPS))
     parser.add_argument("directory", type=Path)
+    parser.add_argument("steps", nargs="+", choices=tuple(STEPS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=0, help="number of images (progress)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     args = parser.parse_args(argv)
-    _configure_logging(args.step, args.images)
-    # Parakeet draws its noise from numpy's legacy global state.
-    np.random.seed((args.seed * len(STEPS) + list(STEPS).index(args.step)) % 2**32)  # noqa: NPY002
-    run_step(args.step, args.directory, args.device)
+    timings_path = args.directory / TIMINGS
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    for step in args.steps:
+        _configure_logging(step, args.images)
+        print(f"simulate (parakeet): {step}", file=sys.stderr, flush=True)
+        # Parakeet draws its noise from numpy's legacy global state.
+        np.random.seed((args.seed * len(STEPS) + list(STEPS).index(step)) % 2**32)  # noqa: NPY002
+        start = time.perf_counter()
+        run_step(step, args.directory, args.device)
+        timings[step] = round(time.perf_counter() - start, 2)
+        with atomic_path(timings_path) as tmp:
+            tmp.write_text(json.dumps(timings))
 
 
 if __name__ == "__main__":
