@@ -3,6 +3,8 @@ installed by bin/install-parakeet): geometry shared with the fast backend and ou
 reconstruction, orientations, acquisition parameters reaching Parakeet, and resume."""
 
 import json
+import subprocess
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -311,3 +313,21 @@ def test_pseudo_atomic_models_gain_contrast_with_phosphorus(sample):
         contrast[fraction] = gaussian_filter(image, 1.5).std() / image.mean()
     # Phosphorus (Z = 15) scatters about twice as strongly as carbon (Z = 6) at low angles.
     assert contrast[0.5] > 1.3 * contrast[0.0] > 0, contrast
+
+
+INSTALLER = Path(__file__).resolve().parents[1] / "bin" / "install-parakeet"
+
+
+def test_installer_refuses_a_missing_interpreter_with_a_clear_message():
+    run = subprocess.run([str(INSTALLER), "--python", "/nonexistent/python"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "no Python interpreter '/nonexistent/python'" in run.stderr
+
+
+@needs_parakeet
+def test_installer_is_idempotent():
+    run = subprocess.run([str(INSTALLER), "--python", sys.executable], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    assert "already installed" in run.stdout
