@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x")
+CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x", "im2col_xb")
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ def _correlate(x: jax.Array, w: jax.Array, pads: tuple[int, int], impl: str) -> 
     Every spatial axis is zero-padded by ``pads`` = (low, high) with low + high = k - 1, so
     the output has the input's spatial size.
     """
+    if impl == "im2col_xb":
+        return jax.lax.map(lambda xi: _correlate(xi[None], w, pads, "im2col_x")[0], x)
     k, cin, cout = w.shape[0], w.shape[3], w.shape[4]
     xp = jnp.pad(x, ((0, 0), pads, pads, pads, (0, 0)))
     taps = [(dz, dy, dx) for dz in range(k) for dy in range(k) for dx in range(k)]
@@ -116,6 +118,13 @@ def _correlate(x: jax.Array, w: jax.Array, pads: tuple[int, int], impl: str) -> 
 
 def _kernel_grad(x: jax.Array, g: jax.Array, k: int, pads: tuple[int, int], impl: str):
     """Gradient of ``_correlate(x, w, pads)`` with respect to ``w``, given output cotangent g."""
+    if impl == "im2col_xb":
+        def accumulate(total, pair):
+            xi, gi = pair
+            return total + _kernel_grad(xi[None], gi[None], k, pads, "im2col_x"), None
+
+        zero = jnp.zeros((k, k, k, x.shape[-1], g.shape[-1]), x.dtype)
+        return jax.lax.scan(accumulate, zero, (x, g))[0]
     cin, cout = x.shape[-1], g.shape[-1]
     xp = jnp.pad(x, ((0, 0), pads, pads, pads, (0, 0)))
     g2 = g.reshape(-1, cout)
