@@ -234,11 +234,15 @@ def run_steps(workdir: Path, n_images: int, params: ParakeetParams) -> None:
 
 def check_parakeet() -> None:
     """InputError with install instructions when Parakeet or MULTEM is missing."""
+    from importlib.metadata import version
     from importlib.util import find_spec
 
     if find_spec("parakeet") is None or find_spec("multem") is None:
         raise InputError("--backend parakeet needs python-parakeet and MULTEM: run "
                          "bin/install-parakeet (see README, 'Physics backend')")
+    if int(version("pandas").split(".")[0]) >= 3:
+        raise InputError(f"Parakeet 0.6.8 fails with pandas {version('pandas')} (its samples "
+                         "stay empty): pip install 'pandas<3'")
 
 
 def simulate_parakeet(table: pd.DataFrame, sample: Grid, acq: Acquisition,
