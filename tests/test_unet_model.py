@@ -17,6 +17,7 @@ from templearn.unet.model import (  # noqa: E402
     UNetConfig,
     conv3d,
     parameter_count,
+    resolve_conv,
 )
 
 FAST_IMPLS = [impl for impl in CONV_IMPLS if impl != "xla"]
@@ -62,6 +63,12 @@ def test_non_multiple_of_4_rejected(shape: tuple[int, ...]) -> None:
         model(jnp.zeros(shape, jnp.float32))
 
 
+def test_auto_conv_picks_the_cpu_path_on_cpu() -> None:
+    assert UNetConfig().conv == "auto"
+    expected = "im2col_x" if jax.default_backend() == "cpu" else "xla"
+    assert resolve_conv("auto") == expected and resolve_conv("shift") == "shift"
+
+
 def test_bad_config_rejected() -> None:
     with pytest.raises(ValueError, match="conv"):
         UNetConfig(conv="fft")
@@ -75,8 +82,9 @@ def test_conv_paths_match_nnx_conv(impl: str, k: int, cin: int, cout: int) -> No
     rng = np.random.default_rng(k * 10 + cin)
     conv = nnx.Conv(cin, cout, (k, k, k), padding="SAME", rngs=nnx.Rngs(1))
     conv.bias[...] = jnp.asarray(rng.normal(size=cout), jnp.float32)
-    x = jnp.asarray(rng.normal(size=(1, 8, 8, 8, cin)), jnp.float32)
-    weight = jnp.asarray(rng.normal(size=(1, 8, 8, 8, cout)), jnp.float32)
+    # Batch 3: im2col_x maps over the samples of a batch (and sums their kernel gradients).
+    x = jnp.asarray(rng.normal(size=(3, 8, 8, 8, cin)), jnp.float32)
+    weight = jnp.asarray(rng.normal(size=(3, 8, 8, 8, cout)), jnp.float32)
 
     graphdef, state = nnx.split(conv)
 
@@ -99,7 +107,7 @@ def test_conv_paths_match_nnx_conv(impl: str, k: int, cin: int, cout: int) -> No
 
 def test_unet_outputs_and_gradients_agree_across_impls() -> None:
     config = UNetConfig(widths=(2, 3, 4), bottleneck_convs=2)
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 4, 8, 4, 1)), jnp.float32)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4, 8, 4, 1)), jnp.float32)
     results = {}
     for impl in CONV_IMPLS:
         model = UNet(UNetConfig(**{**config.__dict__, "conv": impl}), rngs=nnx.Rngs(0))

@@ -21,8 +21,8 @@ def command(
     preset: str = typer.Option("deepfinder", help="Architecture: deepfinder or cpu-small."),
     widths: str | None = typer.Option(None, help="Channel widths a,b,c (overrides preset)."),
     conv: str | None = typer.Option(
-        None, help="Convolution implementation: xla (default; best on GPU), im2col_x (fastest "
-                   "on CPU for small models and patches), im2col, shift. Same weights."),
+        None, help="Convolution implementation: auto (default: im2col_x on CPU, xla on GPU), "
+                   "xla, im2col_x (fastest on CPU), im2col, shift. Same weights."),
     loss: str = typer.Option("tversky", help="tversky, dice, cross-entropy, nnpu or pu-kl."),
     alpha: float = typer.Option(0.5, help="Tversky α (false positives)."),
     beta: float = typer.Option(0.5, help="Tversky β (false negatives)."),
@@ -52,7 +52,7 @@ def command(
     from templearn.sample import CLASS_NAME
     from templearn.unet.data import SamplingParams, load_labelled
     from templearn.unet.losses import LOSSES
-    from templearn.unet.model import CONV_IMPLS, PRESETS
+    from templearn.unet.model import CONV_CHOICES, PRESETS
     from templearn.unet.store import read_info
     from templearn.unet.train import TrainParams, train
 
@@ -98,8 +98,8 @@ def command(
         if widths is not None:
             config = replace(config, widths=int_tuple(widths, 3, "--widths"))
     if conv is not None:
-        if conv not in CONV_IMPLS:
-            raise InputError(f"--conv must be one of {', '.join(CONV_IMPLS)}, got {conv!r}")
+        if conv not in CONV_CHOICES:
+            raise InputError(f"--conv must be one of {', '.join(CONV_CHOICES)}, got {conv!r}")
         config = replace(config, conv=conv)
     params = TrainParams(
         epochs=epochs, steps=steps, learning_rate=learning_rate, loss=loss, alpha=alpha,

@@ -9,7 +9,8 @@ Every convolution keeps its parameters in an ``nnx.Conv`` (kernel ``(k, k, k, Ci
 bias ``(Cout,)``), so checkpoints do not depend on how the convolution is evaluated.
 ``UNetConfig.conv`` only chooses the implementation:
 
-- ``"xla"`` (default): ``lax.conv_general_dilated`` (what ``nnx.Conv`` does).  XLA:CPU's 3D
+- ``"auto"`` (default): ``"im2col_x"`` when JAX runs on CPU, ``"xla"`` on a GPU/TPU.
+- ``"xla"``: ``lax.conv_general_dilated`` (what ``nnx.Conv`` does).  XLA:CPU's 3D
   convolution is slow, but its memory use is modest; likely the best choice on GPU.
 - ``"shift"``: sum over the k³ taps of shifted input views, each multiplied by its
   ``(Cin, Cout)`` weight slice (27 matrix products per 3×3×3 layer, no patch buffer).
@@ -17,10 +18,10 @@ bias ``(Cout,)``), so checkpoints do not depend on how the convolution is evalua
   the ``(k³·Cin, Cout)`` kernel.  Needs a k³-times larger activation buffer (≈8 GB for the
   80-channel decoder layer at batch 8 of 48³), and its kernel gradient is a slow product.
 - ``"im2col_x"``: the k views shifted along x concatenated along channels (a ``k·Cin``
-  buffer), then k² matrix products over the (z, y) taps.  Fastest per train step on CPU in
-  ``benchmarks/unet_benchmark.py`` (≈2.4× less CPU time than "xla" at batch 2), but XLA:CPU
-  keeps so many temporaries that a batch-4 step of 48³ peaks at ≈12.6 GB, so it is not the
-  default.
+  buffer), then k² matrix products over the (z, y) taps, one sample of the batch at a time
+  (``lax.map``/``lax.scan``: XLA:CPU otherwise keeps the whole batch's temporaries, 21 GB
+  for the full model at batch 8 of 48³; one at a time it needs 4.3 GB).  Fastest on CPU in
+  ``benchmarks/unet_benchmark.py``: ≈3× less CPU time than "xla" for the full model.
 
 The non-"xla" paths have a hand-written backward pass (``_conv_same``) so that only the layer
 input is kept for the gradient, not its shifted copies.
@@ -37,7 +38,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x", "im2col_xb")
+CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x")
+#: ``UNetConfig.conv`` may also be "auto": "im2col_x" on CPU, "xla" on accelerators.
+CONV_CHOICES = ("auto", *CONV_IMPLS)
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,14 @@ class UNetConfig:
     """Network shape and convolution implementation.
 
     ``widths`` are the channel counts of the level-1 convolutions, the level-2 convolutions and
-    the bottleneck.  ``conv`` picks the convolution implementation (``CONV_IMPLS``); parameters
-    and results are the same for every choice.
+    the bottleneck.  ``conv`` picks the convolution implementation (``CONV_CHOICES``);
+    parameters and results are the same for every choice.
     """
 
     classes: int = 2
     widths: tuple[int, int, int] = (32, 48, 64)
     bottleneck_convs: int = 4
-    conv: str = "xla"
+    conv: str = "auto"
 
     def __post_init__(self) -> None:
         if self.classes < 1:
@@ -61,8 +64,8 @@ class UNetConfig:
             raise ValueError(f"widths must be three positive ints, got {self.widths}")
         if self.bottleneck_convs < 1:
             raise ValueError(f"bottleneck_convs must be >= 1, got {self.bottleneck_convs}")
-        if self.conv not in CONV_IMPLS:
-            raise ValueError(f"conv must be one of {CONV_IMPLS}, got {self.conv!r}")
+        if self.conv not in CONV_CHOICES:
+            raise ValueError(f"conv must be one of {CONV_CHOICES}, got {self.conv!r}")
 
 
 PRESETS: dict[str, UNetConfig] = {
@@ -89,8 +92,9 @@ def _correlate(x: jax.Array, w: jax.Array, pads: tuple[int, int], impl: str) -> 
     Every spatial axis is zero-padded by ``pads`` = (low, high) with low + high = k - 1, so
     the output has the input's spatial size.
     """
-    if impl == "im2col_xb":
-        return jax.lax.map(lambda xi: _correlate(xi[None], w, pads, "im2col_x")[0], x)
+    if impl == "im2col_x" and x.shape[0] > 1:
+        # One sample at a time: XLA:CPU then keeps one sample's temporaries, not the batch's.
+        return jax.lax.map(lambda xi: _correlate(xi[None], w, pads, impl)[0], x)
     k, cin, cout = w.shape[0], w.shape[3], w.shape[4]
     xp = jnp.pad(x, ((0, 0), pads, pads, pads, (0, 0)))
     taps = [(dz, dy, dx) for dz in range(k) for dy in range(k) for dx in range(k)]
@@ -118,10 +122,10 @@ def _correlate(x: jax.Array, w: jax.Array, pads: tuple[int, int], impl: str) -> 
 
 def _kernel_grad(x: jax.Array, g: jax.Array, k: int, pads: tuple[int, int], impl: str):
     """Gradient of ``_correlate(x, w, pads)`` with respect to ``w``, given output cotangent g."""
-    if impl == "im2col_xb":
+    if impl == "im2col_x" and x.shape[0] > 1:
         def accumulate(total, pair):
             xi, gi = pair
-            return total + _kernel_grad(xi[None], gi[None], k, pads, "im2col_x"), None
+            return total + _kernel_grad(xi[None], gi[None], k, pads, impl), None
 
         zero = jnp.zeros((k, k, k, x.shape[-1], g.shape[-1]), x.dtype)
         return jax.lax.scan(accumulate, zero, (x, g))[0]
@@ -232,6 +236,13 @@ class _Conv(nnx.Module):
         return jax.nn.relu(y) if self.relu else y
 
 
+def resolve_conv(conv: str) -> str:
+    """The implementation behind a ``UNetConfig.conv`` choice on this machine."""
+    if conv != "auto":
+        return conv
+    return "im2col_x" if jax.default_backend() == "cpu" else "xla"
+
+
 class UNet(nnx.Module):
     """DeepFinder's 3D U-Net: [B, Z, Y, X, 1] float32 → logits [B, Z, Y, X, classes].
 
@@ -241,7 +252,7 @@ class UNet(nnx.Module):
     def __init__(self, config: UNetConfig, *, rngs: nnx.Rngs):
         self.config = config
         w1, w2, w3 = config.widths
-        impl = config.conv
+        impl = resolve_conv(config.conv)
 
         def conv(cin: int, cout: int, k: int = 3, relu: bool = True) -> _Conv:
             return _Conv(cin, cout, k, impl, relu, rngs=rngs)
