@@ -133,6 +133,20 @@ def test_detector_ice_scan_and_dose_follow_the_sample_and_acquisition(tmp_path):
     assert config["simulation"]["ice_parameters"]["density"] == 1.1
 
 
+def test_astigmatism_follows_multem_convention(tmp_path):
+    # MULTEM (types.cuh, cgpu_fcns.cuh): χ = −πλg²·(c_10 + c_12·sin 2(φ − φ_12)), c_10 < 0
+    # underfocus. Ours (optics.aberration_phase): underfocus Δz + (a/2)·cos 2(φ − φ_a).
+    pdb = write_pdb(tmp_path / "one.pdb", [("C", (0, 0, 0)), ("N", (3, 1, 0))])
+    table = molecules_table([pdb], None, np.zeros((1, 3)))
+    acq = Acquisition(defocus_um=-2.0, astigmatism_um=0.4, astigmatism_angle_deg=30.0)
+    lens = parakeet_config(table, GRID, acq, ParakeetParams(),
+                           prepare_structures(table, tmp_path / "s"))["microscope"]["lens"]
+    for azimuth in np.deg2rad([0.0, 30.0, 75.0, 120.0]):
+        multem_defocus = lens["c_10"] + lens["c_12"] * np.sin(2 * (azimuth - lens["phi_12"]))
+        ours = -(2.0e4 + 0.5 * 0.4e4 * np.cos(2 * (azimuth - np.deg2rad(30.0))))
+        assert multem_defocus == pytest.approx(ours)
+
+
 def test_bad_inputs_are_refused(tmp_path):
     with pytest.raises(InputError, match="simulation pixel"):
         simulation_pixel(8.0, 9.0)

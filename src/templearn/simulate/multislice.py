@@ -175,9 +175,10 @@ def parakeet_config(table: pd.DataFrame, sample: Grid, acq: Acquisition,
                      "electrons_per_angstrom": acq.dose_per_image(),
                      "illumination_semiangle": acq.illumination_mrad},
             "lens": {"c_10": acq.defocus_um * 1e4,
-                     # MULTEM: defocus c_10 + c_12·cos 2(φ − φ_12); ours: underfocus ± a/2
+                     # MULTEM: defocus c_10 + c_12·sin 2(φ − φ_12); ours: underfocus
+                     # + (a/2)·cos 2(φ − φ_a), i.e. c_12 = −a/2 at φ_12 = φ_a − 45°.
                      "c_12": -0.5e4 * acq.astigmatism_um,
-                     "phi_12": float(np.deg2rad(acq.astigmatism_angle_deg)),
+                     "phi_12": float(np.deg2rad(acq.astigmatism_angle_deg) - np.pi / 4),
                      "c_30": acq.cs_mm, "c_c": acq.cc_mm},
             "phase_plate": {"use": acq.phase_plate, "phase_shift": 90.0},
             "detector": {"nx": int(detector[0]), "ny": int(detector[1]),
