@@ -59,7 +59,7 @@ for i in 0 1; do tomogram "test$i" $((SEED0 + 8 + i)) acq_test.tsv "$i" $((8 + i
 
 templearn train -s "$T"0/tomo/tomogram.mrc,"$T"0/labels -s "$T"2/tomo/tomogram.mrc,"$T"2/labels \
     -s "$T"3/tomo/tomogram.mrc,"$T"3/labels -v "$T"4/tomo/tomogram.mrc,"$T"4/labels \
-    --preset cpu-small --conv im2col_x --patch 32 --batch 8 --epochs 14 --steps 25 \
+    --preset cpu-small --patch 32 --batch 8 --epochs 14 --steps 25 \
     --loss cross-entropy --lr 1e-3 --shift 8 -o "run/$RUN"
 
 for t in test0 test1; do
