@@ -28,3 +28,15 @@ def about(path: str | PathLike[str]) -> Iterator[None]:
         if exc.path is not None:
             raise
         raise InputError(exc.message, path) from None
+
+
+class ExternalToolError(Exception):
+    """An external program (Parakeet/MULTEM, IMOD) failed; names its log.
+
+    The CLI turns it into one line on stderr and exit status 3, so that an orchestrator
+    can retry it, unlike bad input.
+    """
+
+    def __init__(self, message: str, log: str | PathLike[str] | None = None) -> None:
+        self.log = None if log is None else str(log)
+        super().__init__(f"{message} (log: {self.log})" if self.log else message)

@@ -1,8 +1,8 @@
-"""Provenance files: `versions.yml` (nf-core style) and the parameters a stage ran with."""
+"""Provenance files: `versions.yml` (nf-core style) and `<stage>.params.yml`, the record of
+a stage's run (its parameters, inputs, fingerprint and one-line result)."""
 
 from __future__ import annotations
 
-import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -15,10 +15,15 @@ from templearn.files import atomic_write_text
 
 def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     """Installed versions of templearn, Python and the given distributions."""
-    found = {"templearn": _version("templearn"), "python": platform.python_version()}
+    found = {"templearn": templearn_version(), "python": platform.python_version()}
     for name in packages:
         found[name] = _version(name)
     return found
+
+
+def templearn_version() -> str:
+    """The installed templearn version."""
+    return _version("templearn")
 
 
 def _version(distribution: str) -> str:
@@ -28,27 +33,20 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def write_provenance(out_dir: str | os.PathLike[str], stage: str, params: dict[str, Any],
-                     packages: tuple[str, ...] = (), name: str | None = None) -> None:
-    """Record tool versions in `out_dir/versions.yml` (merged per stage) and the parameters
-    in `out_dir/<name or stage>.params.yml`."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    versions_path = out / "versions.yml"
-    versions: dict[str, Any] = {}
-    if versions_path.exists():
-        versions = yaml.safe_load(versions_path.read_text()) or {}
-    versions[f"TEMPLEARN_{stage.upper()}"] = package_versions(packages)
-    atomic_write_text(versions_path, yaml.safe_dump(versions, sort_keys=True))
-    record = {"stage": stage, "templearn": _version("templearn"),
-              "params": {k: _plain(v) for k, v in params.items()}}
-    atomic_write_text(out / f"{name or stage}.params.yml", yaml.safe_dump(record, sort_keys=False))
+def write_provenance(out_dir: Path, stage: str, params: dict[str, Any],
+                     inputs: dict[str, Any], fingerprint: str,
+                     packages: tuple[str, ...] = (), result: str | None = None) -> None:
+    """Write `versions.yml` and `<stage>.params.yml` into `out_dir` (plain data only)."""
+    atomic_write_text(out_dir / "versions.yml", yaml.safe_dump(
+        {f"TEMPLEARN_{stage.upper()}": package_versions(packages)}, sort_keys=True))
+    record = {"stage": stage, "templearn": templearn_version(), "fingerprint": fingerprint,
+              "inputs": inputs, "params": params, "result": result}
+    atomic_write_text(out_dir / f"{stage}.params.yml", yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
 
 
-def _plain(value: Any) -> Any:
-    """Make values YAML-safe (paths to strings, tuples to lists)."""
-    if isinstance(value, os.PathLike):
-        return str(value)
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
+def read_record(out_dir: Path, stage: str) -> dict[str, Any]:
+    """The `<stage>.params.yml` record of an output directory ({} if absent)."""
+    path = out_dir / f"{stage}.params.yml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}

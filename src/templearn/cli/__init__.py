@@ -1,32 +1,19 @@
-"""The `templearn` command: one sub-command per pipeline stage.
+"""The `templearn` command: one sub-command per pipeline stage, plus `run`, `demo`, `report`.
 
-Stage CLI modules import only Typer and the standard library at import time; each
-command imports its stage's heavy dependencies when it runs, so `--help` is fast and
-the `nma` image never imports JAX.
+Stage commands are made from the stage layer's dataclasses (`templearn.cli.build`); the
+stage modules import only the standard library at import time and their heavy
+dependencies when they run, so `--help` is fast and the `nma` image never imports JAX.
 """
 
 from __future__ import annotations
 
+import errno
+import importlib
 import sys
 
 import typer
 
-from templearn.cli import (
-    deform,
-    density,
-    evaluate,
-    labels,
-    nma,
-    pick,
-    pseudoatoms,
-    randomize,
-    reconstruct,
-    segment,
-    simulate,
-    tetris,
-    train,
-)
-from templearn.errors import InputError
+from templearn.errors import ExternalToolError, InputError
 
 app = typer.Typer(
     name="templearn",
@@ -40,27 +27,62 @@ app = typer.Typer(
 _debug = {"on": False}
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from templearn.provenance import templearn_version
+
+        print(f"templearn {templearn_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     """templearn: simulate training tomograms from templates, train a picker, pick."""
     _debug["on"] = debug
 
 
 #: Stages in pipeline order (the order `templearn --help` lists them).
-STAGES = (nma, deform, density, pseudoatoms, tetris, labels, randomize, simulate, reconstruct,
-          train, segment, pick, evaluate)
-for stage in STAGES:
-    app.command(stage.__name__.rsplit(".", 1)[-1])(stage.command)
+STAGE_NAMES = ("nma", "deform", "density", "pseudoatoms", "tetris", "labels", "randomize",
+               "simulate", "reconstruct", "train", "segment", "pick", "evaluate")
+
+
+def _register() -> None:
+    from templearn.cli.build import make_command
+
+    for name in STAGE_NAMES:
+        try:
+            stage = importlib.import_module(f"templearn.stages.{name}").STAGE
+        except ModuleNotFoundError:  # not yet on the stage layer
+            app.command(name)(importlib.import_module(f"templearn.cli.{name}").command)
+            continue
+        app.command(name)(make_command(stage))
+
+
+_register()
 
 
 def main() -> None:
-    """Entry point: bad input becomes one line on stderr and exit status 2."""
+    """Entry point: bad input → one line and exit 2; an external tool's failure → exit 3."""
     try:
         app()
     except InputError as exc:
-        if _debug["on"]:
-            raise
-        print(f"templearn: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(exc, 2, f"templearn: error: {exc}")
+    except ExternalToolError as exc:
+        _fail(exc, 3, f"templearn: external tool failed: {exc}")
+    except OSError as exc:  # unwritable output, full disk, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            reason = "no space left on the device"
+        _fail(exc, 2, f"templearn: error: {where}{reason}")
+
+
+def _fail(exc: BaseException, status: int, line: str) -> None:
+    if _debug["on"]:
+        raise exc
+    print(line, file=sys.stderr)
+    sys.exit(status)
