@@ -223,37 +223,3 @@ def _sweep(values: np.ndarray, groups: Sequence[tuple[np.ndarray, np.ndarray, np
         "best_threshold": float(thresholds[best]) if best is not None else None,
         "f1_at_p_eq_r": f1_cross, "threshold_at_p_eq_r": t_cross,
     }
-
-
-def plot_pr_curves(metrics: dict, path) -> None:
-    """PR curve and P/R/F1 against the threshold, one line per class (PNG, atomic)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from templearn.files import atomic_path
-
-    fig, (ax_pr, ax_t) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for name, entry in metrics["classes"].items():
-        sweep = entry["sweep"]
-        line, = ax_pr.plot(sweep["recall"], sweep["precision"], marker=".", label=name)
-        if entry["f1_at_p_eq_r"] is not None:
-            ax_pr.plot([entry["f1_at_p_eq_r"]], [entry["f1_at_p_eq_r"]], "o", mfc="none",
-                       color=line.get_color(), ms=10)
-        ax_t.plot(sweep["thresholds"], sweep["f1"], color=line.get_color(),
-                  label=f"{name} F1 (best {entry['best_f1']:.2f})")
-        ax_t.plot(sweep["thresholds"], sweep["precision"], "--", color=line.get_color(),
-                  alpha=0.6)
-        ax_t.plot(sweep["thresholds"], sweep["recall"], ":", color=line.get_color(), alpha=0.6)
-    ax_pr.plot([0, 1], [0, 1], color="0.8", lw=0.8)
-    ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
-              title=f"PR (match ≤ {metrics['distance']:g} voxels; o: P = R)")
-    ax_t.set(xlabel=f"{metrics['sweep']} threshold", ylabel="F1 (—), precision (--), recall (:)",
-             ylim=(0, 1.02))
-    ax_pr.legend(fontsize=8)
-    ax_t.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)

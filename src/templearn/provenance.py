@@ -41,7 +41,8 @@ def write_provenance(out_dir: Path, stage: str, params: dict[str, Any],
         {f"TEMPLEARN_{stage.upper()}": package_versions(packages)}, sort_keys=True))
     record = {"stage": stage, "templearn": templearn_version(), "fingerprint": fingerprint,
               "inputs": inputs, "params": params, "result": result}
-    atomic_write_text(out_dir / f"{stage}.params.yml", yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    atomic_write_text(out_dir / f"{stage}.params.yml",
+                      yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
 
 
 def read_record(out_dir: Path, stage: str) -> dict[str, Any]:

@@ -23,11 +23,12 @@ def command(
 
     from templearn import star
     from templearn.errors import InputError, about
-    from templearn.evaluate import SWEEPS, evaluate_picks, plot_pr_curves
+    from templearn.evaluate import SWEEPS, evaluate_picks
     from templearn.files import atomic_write_text
     from templearn.mrc import read_mrc
     from templearn.progress import log
     from templearn.provenance import write_provenance
+    from templearn.report.plots import plot_pr_curves
 
     if sweep not in SWEEPS:
         raise InputError(f"--sweep must be one of {', '.join(SWEEPS)}, got {sweep!r}")

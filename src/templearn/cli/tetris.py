@@ -48,9 +48,9 @@ def command(
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.progress import Counter, log
     from templearn.provenance import write_provenance
+    from templearn.report.plots import write_slices_png
     from templearn.sample import PROTEIN_VOLUME_PER_DA, Grid, write_molecules
     from templearn.tetris import TetrisParams, molecule_set, molecules_table, pack
-    from templearn.tetris_plot import write_slices_png
 
     enable_compilation_cache()
     classes: list[tuple[str, list[Path]]] = []

@@ -249,8 +249,9 @@ def _hash_path(digest: Any, path: Path) -> None:
     digest.update(str(path).encode())
     if path.is_dir():
         for child in sorted(path.rglob("*")):
-            if child.is_file() and not any(p.startswith(".") for p in child.relative_to(path).parts):
-                digest.update(str(child.relative_to(path)).encode())
+            relative = child.relative_to(path)
+            if child.is_file() and not any(p.startswith(".") for p in relative.parts):
+                digest.update(str(relative).encode())
                 _hash_file(digest, child)
     elif path.is_file():
         _hash_file(digest, path)

@@ -31,6 +31,7 @@ from templearn import star
 from templearn.errors import InputError
 from templearn.files import atomic_write_text
 from templearn.progress import log
+from templearn.report.plots import plot_training_curves
 from templearn.sample import CLASS_NAME
 from templearn.unet.data import LabelledTomogram, SamplingParams, check_sizes, sample_batch
 from templearn.unet.losses import loss_function
@@ -91,30 +92,6 @@ def _read_log(path: Path, epochs_done: int) -> list[dict[str, float]]:
         return []
     rows = list(csv.DictReader(path.read_text().splitlines()))
     return [{k: float(v) for k, v in row.items()} for row in rows][:epochs_done]
-
-
-def _plot_curves(path: Path, rows: list[dict[str, float]], class_names: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from templearn.files import atomic_path
-
-    epochs = [r["epoch"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(epochs, [r["train_loss"] for r in rows], label="training")
-    left.plot(epochs, [r["val_loss"] for r in rows], label="validation")
-    left.set(xlabel="epoch", ylabel="loss")
-    left.legend()
-    for name in class_names[1:]:
-        right.plot(epochs, [r[f"val_f1_{name}"] for r in rows], label=f"{name} (voxel F1)")
-    right.set(xlabel="epoch", ylabel="F1", ylim=(0, 1))
-    right.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
 
 
 def pick_level_metrics(model: UNet, data: list[LabelledTomogram], class_names: list[str],
@@ -219,7 +196,7 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
             {"model": nnx.state(model, nnx.Param), "optimizer": nnx.state(optimizer)}))
         manager.wait_until_finished()
         _write_log(out / LOG_NAME, rows)
-        _plot_curves(out / CURVES_NAME, rows, class_names)
+        plot_training_curves(out / CURVES_NAME, rows, class_names)
         f1 = ", ".join(f"{n} {row[f'val_f1_{n}']:.3f}" for n in class_names[1:])
         log(f"train: epoch {epoch + 1}/{params.epochs} loss {train_loss:.4f} "
             f"val {row['val_loss']:.4f} voxel F1 {f1} ({row['seconds']:.0f} s)")
