@@ -237,10 +237,17 @@ def fingerprint(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any]
 
 
 def _paths(value: Any) -> list[Any]:
+    """The paths an input value names: itself, its items, or for text like NAME=PATH or
+    TOMOGRAM,LABELS each comma- or '='-separated part that exists."""
     if value is None:
         return []
+    if isinstance(value, Mapping):
+        return [p for v in value.values() for p in _paths(v)]
     if isinstance(value, list | tuple):
         return [p for v in value for p in _paths(v)]
+    if isinstance(value, str) and not Path(value).exists():
+        parts = [p for chunk in value.split(",") for p in chunk.split("=")]
+        return [p for p in parts if p and Path(p).exists()]
     return [value]
 
 
