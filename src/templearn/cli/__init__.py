@@ -60,6 +60,10 @@ def _register() -> None:
             app.command(name)(importlib.import_module(f"templearn.cli.{name}").command)
             continue
         app.command(name)(make_command(stage))
+    from templearn.cli import run
+
+    app.command("run")(run.run)
+    app.command("demo")(run.demo)
 
 
 _register()

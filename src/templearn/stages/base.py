@@ -35,15 +35,19 @@ MISSING = dataclasses.MISSING
 def option(default: Any = MISSING, help: str = "", *, flag: str | None = None,
            short: str | None = None, parse: Callable[[str], Any] | None = None,
            choices: tuple[str, ...] | None = None, minimum: float | None = None,
-           positive: bool = False, repeat: bool = False, argument: bool = False) -> Any:
+           positive: bool = False, repeat: bool = False, argument: bool = False,
+           factory: Callable[[], Any] | None = None) -> Any:
     """A Params/Inputs field with what the CLI, the runner and the schema need to know.
 
     `parse` turns the CLI (and YAML) text form into the value (e.g. '192,192,64' → tuple);
     `choices`, `minimum` (inclusive) and `positive` are checked by `validate`; `repeat`
-    makes a repeatable CLI option of a tuple field; `argument` makes a positional argument.
+    makes a repeatable CLI option of a tuple field; `argument` makes a positional argument;
+    `factory` makes a mutable default (a dict).
     """
     meta = {"help": help, "flag": flag, "short": short, "parse": parse, "choices": choices,
             "minimum": minimum, "positive": positive, "repeat": repeat, "argument": argument}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
     if default is MISSING:
         return dataclasses.field(metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -1,0 +1,5 @@
+"""`python -m templearn` = the `templearn` command (how `templearn run` starts its tasks)."""
+
+from templearn.cli import main
+
+main()

@@ -1,0 +1,187 @@
+"""The params file of an experiment: what to find, how to simulate, train and pick.
+
+Top-level keys are fields of `Experiment`; stage sections (`tetris:`, `train:`, ...) are
+checked against that stage's Params class, so an unknown key or a bad value is an error
+naming it. Files may be layered (later ones override earlier ones key by key) and single
+values set with `--set section.key=value`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from templearn.errors import InputError
+from templearn.stages.base import Record, option
+
+#: Stage sections that configure every task of that stage (the runner sets inputs, seeds,
+#: names and voxel sizes itself).
+STAGE_SECTIONS = ("density", "tetris", "simulate", "reconstruct", "labels", "train", "segment",
+                  "pick", "evaluate")
+
+
+@dataclass(frozen=True)
+class Target(Record):
+    """A molecule to find: an atomic model (made flexible by NMA) or a density map."""
+
+    structure: str | None = option(None, "Atomic model: a file, pdb:ID (downloaded by "
+                                         "`templearn fetch`) or bundled:4v5d.")
+    map: Path | None = option(None, "Density map, for a particle known only as a map "
+                                    "(pseudo-atoms are made from it).")
+    flexible: bool = option(True, "Conformers from normal modes (else the model as it is).")
+    nma: dict[str, Any] = option(factory=dict, help="Options of `templearn nma`.")
+    deform: dict[str, Any] = option(factory=dict, help="Options of `templearn deform`.")
+    pseudoatoms: dict[str, Any] = option(factory=dict,
+                                         help="Options of `templearn pseudoatoms`.")
+
+
+@dataclass(frozen=True)
+class Counts(Record):
+    """How many simulated tomograms of each kind."""
+
+    train: int = option(3, "Training tomograms.", minimum=1)
+    validation: int = option(1, "Validation tomograms (model selection, curves).", minimum=0)
+    test: int = option(2, "Held-out test tomograms (never seen in training).", minimum=0)
+
+
+@dataclass(frozen=True)
+class UserTomogram(Record):
+    """An experimental (or any) tomogram to pick, with optional ground truth and mask."""
+
+    name: str = option(help="Name (a folder under picking/).")
+    tomogram: Path = option(help="Tomogram (MRC) at the experiment's voxel size.")
+    targets: Path | None = option(None, "Ground-truth particles (STAR) for `evaluate`.")
+    mask: Path | None = option(None, "Mask (MRC): pick and evaluate only where > 0.")
+
+
+@dataclass(frozen=True)
+class Experiment(Record):
+    """The whole experiment. Stage sections hold options of that stage's command."""
+
+    name: str = option("experiment", "Name of the experiment.")
+    voxel_size: float = option(16.0, "Voxel size of maps, samples and tomograms (Å).")
+    seed: int = option(0, "Base seed; every stochastic task derives its own from it.")
+    targets: dict[str, Any] = option(factory=dict,
+                                     help="Molecules to find: NAME → target settings.")
+    distractors: tuple[str, ...] = option(("bundled:distractors",),
+                                          "Distractor models: files, globs, pdb:ID, "
+                                          "bundled:distractors.")
+    samples: dict[str, Any] = option(
+        factory=dict, help="Numbers of train / validation / test tomograms.")
+    acquisitions: dict[str, Any] = option(
+        factory=dict, help="Acquisition tables: train and test, each options of `templearn "
+                           "randomize`.")
+    tomograms: tuple[dict[str, Any], ...] = option((), "Your own tomograms to pick.")
+    density: dict[str, Any] = option(factory=dict, help="Options of `templearn density`.")
+    tetris: dict[str, Any] = option(factory=dict, help="Options of `templearn tetris`.")
+    simulate: dict[str, Any] = option(factory=dict, help="Options of `templearn simulate`.")
+    reconstruct: dict[str, Any] = option(factory=dict,
+                                         help="Options of `templearn reconstruct`.")
+    labels: dict[str, Any] = option(factory=dict, help="Options of `templearn labels`.")
+    train: dict[str, Any] = option(factory=dict, help="Options of `templearn train`.")
+    segment: dict[str, Any] = option(factory=dict, help="Options of `templearn segment`.")
+    pick: dict[str, Any] = option(factory=dict, help="Options of `templearn pick`.")
+    evaluate: dict[str, Any] = option(factory=dict, help="Options of `templearn evaluate`.")
+
+    def stage_params(self, stage: str, **fixed: Any) -> Any:
+        """The Params of `stage` from its section, with `fixed` values set by the runner."""
+        module = importlib.import_module(f"templearn.stages.{stage}")
+        return module.Params.from_mapping({**getattr(self, stage), **fixed}, where=stage)
+
+    def target_settings(self) -> dict[str, Target]:
+        if not self.targets:
+            raise InputError("targets: give at least one molecule to find")
+        found = {name: Target.from_mapping(value, where=f"targets.{name}")
+                 for name, value in self.targets.items()}
+        for name, target in found.items():
+            if (target.structure is None) == (target.map is None):
+                raise InputError(f"targets.{name}: give either structure or map")
+        return found
+
+    def counts(self) -> Counts:
+        return Counts.from_mapping(self.samples, where="samples")
+
+    def user_tomograms(self) -> list[UserTomogram]:
+        return [UserTomogram.from_mapping(t, where=f"tomograms[{i}]")
+                for i, t in enumerate(self.tomograms)]
+
+    def check(self) -> None:
+        """Check every section now, before any task runs."""
+        if self.voxel_size <= 0:
+            raise InputError(f"voxel_size must be positive, got {self.voxel_size}")
+        self.target_settings()
+        self.counts()
+        self.user_tomograms()
+        unknown = set(self.acquisitions) - {"train", "test"}
+        if unknown:
+            raise InputError(f"acquisitions.{sorted(unknown)[0]}: unknown key (known: train, "
+                             "test)")
+        for kind in ("train", "test"):
+            importlib.import_module("templearn.stages.randomize").Params.from_mapping(
+                self.acquisitions.get(kind, {}), where=f"acquisitions.{kind}")
+        for stage in STAGE_SECTIONS:
+            self.stage_params(stage)
+
+
+def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """`layer` over `base`, mappings merged key by key, other values replaced."""
+    out = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A params file as a mapping; InputError naming the file otherwise."""
+    if not path.is_file():
+        raise InputError("no such params file", path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InputError("expected a mapping of keys at the top level", path)
+    return dict(data)
+
+
+def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """`section.key=value` (value parsed as YAML) over `data`."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise InputError(f"--set expects KEY=VALUE, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    layer: dict[str, Any] = {}
+    node = layer
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return merge(data, layer)
+
+
+def load_experiment(files: list[Path], assignments: list[str] = ()) -> tuple[Experiment,
+                                                                             dict[str, Any]]:
+    """The experiment from layered params files and --set values, checked; and its data."""
+    if not files:
+        raise InputError("give a params file")
+    data: dict[str, Any] = {}
+    for path in files:
+        data = merge(data, read_yaml(path))
+    for assignment in assignments:
+        data = apply_set(data, assignment)
+    experiment = Experiment.from_mapping(data)
+    experiment.check()
+    return experiment, data

@@ -1,0 +1,269 @@
+"""An experiment as a graph of tasks, each one `templearn <stage>` command line.
+
+Task outputs live under the run directory at fixed places:
+`structures/<target>/{pseudoatoms,nma,conformers,maps}`, `structures/distractors/maps`,
+`acquisitions/{train,test}`, `tomograms/<name>/{sample,tilt,tomo,labels}` for train*,
+val* and test* tomograms, `training`, and `picking/<name>/{segment,picks,evaluation}` for
+the held-out and the user's tomograms. A task's inputs are resolved when it starts (after
+its dependencies), because some of them (conformer files) exist only then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import importlib
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from templearn.errors import InputError
+from templearn.pipeline.experiment import Experiment
+from templearn.stages.base import Record, Stage, StageParams, base_type, flag_name
+
+#: Seed offsets of the tomogram kinds, so that no two tomograms share a sample or noise.
+SEED_OFFSETS = {"train": 0, "val": 100, "test": 200}
+
+
+@dataclass
+class Task:
+    """One stage run: its output folder (relative to the run directory) is its name."""
+
+    name: str
+    stage: str
+    params: StageParams
+    make_inputs: Callable[[], Record]
+    deps: tuple[str, ...] = ()
+
+    def module(self) -> Any:
+        return importlib.import_module(f"templearn.stages.{self.stage}")
+
+    def argv(self, run_dir: Path) -> list[str]:
+        """The command line (as a Nextflow process would run it)."""
+        stage: Stage = self.module().STAGE
+        return command_line(stage, self.params, self.make_inputs(), run_dir / self.name)
+
+
+def command_line(stage: Stage, params: StageParams, inputs: Record, out: Path) -> list[str]:
+    """`templearn <stage> ...`: every input, every parameter that differs from its default."""
+    argv = ["templearn", stage.name]
+    positional: list[str] = []
+    for f in dataclasses.fields(inputs):  # type: ignore[arg-type]
+        value = getattr(inputs, f.name)
+        if f.metadata.get("argument"):
+            positional += [str(v) for v in (value if isinstance(value, tuple) else (value,))]
+        else:
+            argv += _option_text(f, value, typing.get_type_hints(type(inputs))[f.name])
+    hints = typing.get_type_hints(type(params))
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                   else f.default)
+        if value != default:
+            argv += _option_text(f, value, hints[f.name])
+    return [*argv, "-o", str(out), *positional]
+
+
+def _option_text(f: dataclasses.Field, value: Any, hint: Any) -> list[str]:
+    """An option as command-line words (nothing for None)."""
+    if value is None:
+        return []
+    name = flag_name(f)
+    kind, _ = base_type(hint)
+    if kind is bool:
+        if f.metadata.get("flag"):
+            return [name] if value else []
+        return [name if value else f"--no-{name[2:]}"]
+    if f.metadata.get("repeat"):
+        items = ([f"{k}={v}" for k, v in value.items()] if isinstance(value, dict)
+                 else [str(v) for v in value])
+        return [word for item in items for word in (name, item)]
+    if isinstance(value, tuple):
+        return [name, ",".join(str(v) for v in value)]
+    return [name, str(value)]
+
+
+def resolve_models(spec: str, where: str) -> list[Path]:
+    """Model files named by a path, a glob, pdb:ID or bundled:NAME."""
+    if spec.startswith("bundled:"):
+        from templearn import data
+
+        name = spec.removeprefix("bundled:")
+        return data.bundled_distractors() if name == "distractors" else [data.bundled(name)]
+    if spec.startswith("pdb:"):
+        from templearn.fetch import fetch_structure
+
+        return [fetch_structure(spec.removeprefix("pdb:"))]
+    files = sorted(Path(p).resolve() for p in glob.glob(spec))
+    if not files:
+        raise InputError(f"{where}: {spec!r} names no files")
+    return files
+
+
+def _model_files(directory: Path) -> tuple[Path, ...]:
+    """The structure files a stage wrote into `directory` (conformers, pseudo-atoms)."""
+    return tuple(sorted(p for p in directory.iterdir()
+                        if p.name.endswith((".pdb", ".cif", ".pdb.gz", ".cif.gz"))))
+
+
+class GraphBuilder:
+    """Builds the task list of an experiment in dependency order."""
+
+    def __init__(self, experiment: Experiment, run_dir: Path) -> None:
+        self.x, self.run_dir, self.tasks = experiment, run_dir, []  # type: list[Task]
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def add(self, name: str, stage: str, params: StageParams, make_inputs: Callable[[], Record],
+            *deps: str) -> str:
+        self.tasks.append(Task(name, stage, params, make_inputs, tuple(deps)))
+        return name
+
+    def inputs(self, stage: str, **values: Any) -> Callable[[], Record]:
+        """Deferred Inputs of `stage` (values may be callables evaluated at run time)."""
+        cls = importlib.import_module(f"templearn.stages.{stage}").Inputs
+
+        def make() -> Record:
+            return cls(**{k: v() if callable(v) else v for k, v in values.items()})
+        return make
+
+    def structures(self) -> tuple[dict[str, str], str | None]:
+        """Tasks from templates to maps; (target name → maps task, distractor maps task)."""
+        voxel = {"voxel_size": self.x.voxel_size}
+        maps: dict[str, str] = {}
+        for name, target in self.x.target_settings().items():
+            base = f"structures/{name}"
+            if target.map is not None:
+                made = self.add(f"{base}/pseudoatoms", "pseudoatoms",
+                                _params("pseudoatoms", target.pseudoatoms, f"targets.{name}"),
+                                self.inputs("pseudoatoms", density_map=target.map.resolve()))
+                model_dir = self.path(made)
+                models: Any = lambda d=model_dir: _model_files(d)  # noqa: E731
+                deps: tuple[str, ...] = (made,)
+            else:
+                found = resolve_models(target.structure or "", f"targets.{name}.structure")
+                if len(found) != 1:
+                    raise InputError(f"targets.{name}.structure names {len(found)} files; "
+                                     "give one")
+                models, deps = tuple(found), ()
+            if target.flexible and target.map is None:
+                structure = found[0]
+                nma = self.add(f"{base}/nma", "nma",
+                               _params("nma", target.nma, f"targets.{name}"),
+                               self.inputs("nma", structure=structure))
+                conformers = self.add(
+                    f"{base}/conformers", "deform",
+                    _params("deform", {"seed": self.x.seed, **target.deform}, f"targets.{name}"),
+                    self.inputs("deform", structure=structure,
+                                modes=self.path(nma) / "modes.npz"), nma)
+                conf_dir = self.path(conformers)
+                models, deps = (lambda d=conf_dir: _model_files(d)), (conformers,)
+            maps[name] = self.add(f"{base}/maps", "density",
+                                  self.x.stage_params("density", **voxel),
+                                  self.inputs("density", structures=models), *deps)
+        distractors = [p for spec in self.x.distractors
+                       for p in resolve_models(spec, "distractors")]
+        distractor_maps = None
+        if distractors:
+            distractor_maps = self.add("structures/distractors/maps", "density",
+                                       self.x.stage_params("density", **voxel),
+                                       self.inputs("density", structures=tuple(distractors)))
+        return maps, distractor_maps
+
+    def tomogram(self, name: str, kind: str, index: int, maps: dict[str, str],
+                 distractor_maps: str | None, acquisitions: str) -> str:
+        """sample → tilt series → tomogram → labels; the labels task."""
+        seed = self.x.seed * 1000 + SEED_OFFSETS[kind] + index
+        base = f"tomograms/{name}"
+        sample = self.add(
+            f"{base}/sample", "tetris",
+            self.x.stage_params("tetris", seed=seed, name=name),
+            self.inputs("tetris", template={t: self.path(m) for t, m in maps.items()},
+                        distractors=(self.path(distractor_maps),) if distractor_maps else ()),
+            *maps.values(), *([distractor_maps] if distractor_maps else []))
+        molecules = self.path(sample) / "molecules.star"
+        rows = _table_rows(self.x, kind)
+        tilt = self.add(f"{base}/tilt", "simulate",
+                        self.x.stage_params("simulate", seed=seed, row=str(index % rows)),
+                        self.inputs("simulate", molecules=molecules,
+                                    acquisitions=self.path(acquisitions) / "acquisitions.tsv"),
+                        sample, acquisitions)
+        tomo = self.add(f"{base}/tomo", "reconstruct", self.x.stage_params("reconstruct"),
+                        self.inputs("reconstruct",
+                                    tilt_series=self.path(tilt) / "tiltseries.mrc"), tilt)
+        return self.add(f"{base}/labels", "labels", self.x.stage_params("labels", name=name),
+                        self.inputs("labels", molecules=molecules,
+                                    like=self.path(tomo) / "tomogram.mrc"), sample, tomo)
+
+    def picking(self, name: str, tomogram: Path, targets: Path | None, mask: Path | None,
+                training: str, *deps: str) -> None:
+        """segment → pick → evaluate (when there is ground truth) of one tomogram."""
+        base = f"picking/{name}"
+        segment = self.add(f"{base}/segment", "segment", self.x.stage_params("segment"),
+                           self.inputs("segment", tomogram=tomogram,
+                                       model=self.path(training) / "model"), training, *deps)
+        picks = self.add(f"{base}/picks", "pick", self.x.stage_params("pick", name=name),
+                         self.inputs("pick", labels=self.path(segment) / "labels.mrc",
+                                     scores=(str(self.path(segment)),), mask=mask), segment)
+        if targets is not None:
+            self.add(f"{base}/evaluation", "evaluate", self.x.stage_params("evaluate"),
+                     self.inputs("evaluate", picks=self.path(picks) / "picks.star",
+                                 targets=targets, mask=mask), picks, *deps)
+
+
+def _params(stage: str, section: dict[str, Any], where: str) -> StageParams:
+    module = importlib.import_module(f"templearn.stages.{stage}")
+    return module.Params.from_mapping(section, where=f"{where}.{stage}")
+
+
+def _table_rows(experiment: Experiment, kind: str) -> int:
+    """Rows of the acquisition table a tomogram kind draws from."""
+    section = experiment.acquisitions.get("test" if kind == "test" else "train", {})
+    params = _params("randomize", section, "acquisitions")
+    return 48 if params.grid is not None else params.n
+
+
+def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
+    """Every task of the experiment, each after the tasks it depends on."""
+    graph = GraphBuilder(experiment, run_dir)
+    maps, distractor_maps = graph.structures()
+    tables = {}
+    for kind, offset in (("train", 0), ("test", 1)):
+        section = {"seed": experiment.seed * 10 + offset,
+                   **experiment.acquisitions.get(kind, {})}
+        tables[kind] = graph.add(f"acquisitions/{kind}", "randomize",
+                                 _params("randomize", section, "acquisitions"),
+                                 graph.inputs("randomize"))
+    counts = experiment.counts()
+    made: dict[str, list[tuple[str, str]]] = {"train": [], "val": [], "test": []}
+    for kind, n in (("train", counts.train), ("val", counts.validation),
+                    ("test", counts.test)):
+        table = tables["test" if kind == "test" else "train"]
+        for i in range(n):
+            name = f"{kind}{i}"
+            made[kind].append((name, graph.tomogram(name, kind, i + (counts.train if kind == "val"
+                                                                     else 0),
+                                                    maps, distractor_maps, table)))
+
+    def pairs(kind: str) -> tuple[str, ...]:
+        return tuple(f"{graph.path(f'tomograms/{n}/tomo')}/tomogram.mrc,{graph.path(labels)}"
+                     for n, labels in made[kind])
+
+    training = graph.add("training", "train", experiment.stage_params("train"),
+                         graph.inputs("train", sample=pairs("train"),
+                                      validation=pairs("val")),
+                         *(labels for kind in ("train", "val") for _, labels in made[kind]))
+    for name, labels in made["test"]:
+        graph.picking(name, graph.path(f"tomograms/{name}/tomo") / "tomogram.mrc",
+                      graph.path(labels) / "targets.star", None, training, labels)
+    for tomo in experiment.user_tomograms():
+        graph.picking(tomo.name, tomo.tomogram.resolve(),
+                      tomo.targets.resolve() if tomo.targets else None,
+                      tomo.mask.resolve() if tomo.mask else None, training)
+    names = [t.name for t in graph.tasks]
+    if len(set(names)) != len(names):
+        raise InputError("two tasks share an output folder (tomogram names must be unique)")
+    return graph.tasks
