@@ -60,10 +60,11 @@ def _register() -> None:
             app.command(name)(importlib.import_module(f"templearn.cli.{name}").command)
             continue
         app.command(name)(make_command(stage))
-    from templearn.cli import run
+    from templearn.cli import report, run
 
     app.command("run")(run.run)
     app.command("demo")(run.demo)
+    app.command("report")(report.command)
 
 
 _register()

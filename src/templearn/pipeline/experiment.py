@@ -50,6 +50,16 @@ class Counts(Record):
 
 
 @dataclass(frozen=True)
+class TrainingSamples(Record):
+    """Changes that apply to the training and validation samples only (the paper's
+    ablations): the held-out tomograms stay as the main settings make them."""
+
+    tetris: dict[str, Any] = option(factory=dict, help="Options of `templearn tetris`.")
+    distractors: bool = option(True, "Pack distractors among the targets.")
+    flexible: bool = option(True, "Use the flexible conformers (else the model as it is).")
+
+
+@dataclass(frozen=True)
 class UserTomogram(Record):
     """An experimental (or any) tomogram to pick, with optional ground truth and mask."""
 
@@ -76,6 +86,9 @@ class Experiment(Record):
     acquisitions: dict[str, Any] = option(
         factory=dict, help="Acquisition tables: train and test, each options of `templearn "
                            "randomize`.")
+    training_samples: dict[str, Any] = option(
+        factory=dict, help="Changes for the training and validation samples only: tetris "
+                           "options, distractors: false, flexible: false (ablations).")
     tomograms: tuple[dict[str, Any], ...] = option((), "Your own tomograms to pick.")
     density: dict[str, Any] = option(factory=dict, help="Options of `templearn density`.")
     tetris: dict[str, Any] = option(factory=dict, help="Options of `templearn tetris`.")
@@ -106,6 +119,12 @@ class Experiment(Record):
     def counts(self) -> Counts:
         return Counts.from_mapping(self.samples, where="samples")
 
+    def training_changes(self) -> TrainingSamples:
+        changes = TrainingSamples.from_mapping(self.training_samples,
+                                               where="training_samples")
+        self.stage_params("tetris", **changes.tetris)
+        return changes
+
     def user_tomograms(self) -> list[UserTomogram]:
         return [UserTomogram.from_mapping(t, where=f"tomograms[{i}]")
                 for i, t in enumerate(self.tomograms)]
@@ -116,6 +135,7 @@ class Experiment(Record):
             raise InputError(f"voxel_size must be positive, got {self.voxel_size}")
         self.target_settings()
         self.counts()
+        self.training_changes()
         self.user_tomograms()
         unknown = set(self.acquisitions) - {"train", "test"}
         if unknown:

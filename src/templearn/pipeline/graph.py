@@ -91,7 +91,14 @@ def resolve_models(spec: str, where: str) -> list[Path]:
         from templearn import data
 
         name = spec.removeprefix("bundled:")
-        return data.bundled_distractors() if name == "distractors" else [data.bundled(name)]
+        if name == "distractors":
+            return data.distractor_structures()
+        root = data.structures_dir()
+        for candidate in (root / f"{name}{data.STRUCTURE_SUFFIX}",
+                          root / data.DISTRACTORS_DIR / f"{name}{data.STRUCTURE_SUFFIX}"):
+            if candidate.is_file():
+                return [candidate]
+        raise InputError(f"{where}: no bundled structure {name!r} (see {root}/README.md)")
     if spec.startswith("pdb:"):
         from templearn.fetch import fetch_structure
 
@@ -130,10 +137,13 @@ class GraphBuilder:
             return cls(**{k: v() if callable(v) else v for k, v in values.items()})
         return make
 
-    def structures(self) -> tuple[dict[str, str], str | None]:
-        """Tasks from templates to maps; (target name → maps task, distractor maps task)."""
+    def structures(self) -> tuple[dict[str, str], dict[str, str], str | None]:
+        """Tasks from templates to maps: (target name → maps task, the same for the
+        training samples, distractor maps task)."""
         voxel = {"voxel_size": self.x.voxel_size}
         maps: dict[str, str] = {}
+        training_maps: dict[str, str] = {}
+        rigid_training = not self.x.training_changes().flexible
         for name, target in self.x.target_settings().items():
             base = f"structures/{name}"
             if target.map is not None:
@@ -164,6 +174,11 @@ class GraphBuilder:
             maps[name] = self.add(f"{base}/maps", "density",
                                   self.x.stage_params("density", **voxel),
                                   self.inputs("density", structures=models), *deps)
+            training_maps[name] = maps[name]
+            if rigid_training and target.flexible and target.map is None:
+                training_maps[name] = self.add(
+                    f"{base}/maps-rigid", "density", self.x.stage_params("density", **voxel),
+                    self.inputs("density", structures=(found[0],)))
         distractors = [p for spec in self.x.distractors
                        for p in resolve_models(spec, "distractors")]
         distractor_maps = None
@@ -171,16 +186,20 @@ class GraphBuilder:
             distractor_maps = self.add("structures/distractors/maps", "density",
                                        self.x.stage_params("density", **voxel),
                                        self.inputs("density", structures=tuple(distractors)))
-        return maps, distractor_maps
+        return maps, training_maps, distractor_maps
 
     def tomogram(self, name: str, kind: str, index: int, maps: dict[str, str],
                  distractor_maps: str | None, acquisitions: str) -> str:
         """sample → tilt series → tomogram → labels; the labels task."""
         seed = self.x.seed * 1000 + SEED_OFFSETS[kind] + index
         base = f"tomograms/{name}"
+        changes = self.x.training_changes() if kind != "test" else None
+        if changes is not None and not changes.distractors:
+            distractor_maps = None
+        packing = {**self.x.tetris, **(changes.tetris if changes else {})}
         sample = self.add(
             f"{base}/sample", "tetris",
-            self.x.stage_params("tetris", seed=seed, name=name),
+            _params("tetris", {**packing, "seed": seed, "name": name}, "training_samples"),
             self.inputs("tetris", template={t: self.path(m) for t, m in maps.items()},
                         distractors=(self.path(distractor_maps),) if distractor_maps else ()),
             *maps.values(), *([distractor_maps] if distractor_maps else []))
@@ -229,7 +248,7 @@ def _table_rows(experiment: Experiment, kind: str) -> int:
 def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
     """Every task of the experiment, each after the tasks it depends on."""
     graph = GraphBuilder(experiment, run_dir)
-    maps, distractor_maps = graph.structures()
+    maps, training_maps, distractor_maps = graph.structures()
     tables = {}
     for kind, offset in (("train", 0), ("test", 1)):
         section = {"seed": experiment.seed * 10 + offset,
@@ -244,9 +263,10 @@ def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
         table = tables["test" if kind == "test" else "train"]
         for i in range(n):
             name = f"{kind}{i}"
-            made[kind].append((name, graph.tomogram(name, kind, i + (counts.train if kind == "val"
-                                                                     else 0),
-                                                    maps, distractor_maps, table)))
+            index = i + (counts.train if kind == "val" else 0)
+            made[kind].append((name, graph.tomogram(
+                name, kind, index, maps if kind == "test" else training_maps,
+                distractor_maps, table)))
 
     def pairs(kind: str) -> tuple[str, ...]:
         return tuple(f"{graph.path(f'tomograms/{n}/tomo')}/tomogram.mrc,{graph.path(labels)}"
