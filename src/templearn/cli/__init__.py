@@ -60,8 +60,9 @@ def _register() -> None:
             app.command(name)(importlib.import_module(f"templearn.cli.{name}").command)
             continue
         app.command(name)(make_command(stage))
-    from templearn.cli import report, run
+    from templearn.cli import fetch, report, run
 
+    app.command("fetch")(fetch.command)
     app.command("run")(run.run)
     app.command("demo")(run.demo)
     app.command("report")(report.command)
