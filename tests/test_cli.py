@@ -19,16 +19,16 @@ def templearn(*args, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_structure_stages_end_to_end(tmp_path, nucleosome):
-    modes = tmp_path / "nma" / "2pyo.modes.npz"
-    run = templearn("nma", str(nucleosome), "-o", str(modes))
+    run = templearn("nma", str(nucleosome), "-o", str(tmp_path / "nma"))
     assert run.returncode == 0, run.stderr
-    assert (tmp_path / "nma" / "versions.yml").exists()
+    modes = tmp_path / "nma" / "modes.npz"
+    assert modes.exists() and (tmp_path / "nma" / "versions.yml").exists()
 
     conf = tmp_path / "conf"
     run = templearn("deform", str(nucleosome), str(modes), "-n", "3", "-A", "100", "--seed", "5",
                     "-o", str(conf))
     assert run.returncode == 0, run.stderr
-    table = pd.read_csv(conf / "2pyo_centered_rmsd.csv")
+    table = pd.read_csv(conf / "rmsd.csv")
     assert list(table["file"]) == [f"2pyo_centered_conf00{i}.pdb" for i in range(3)]
     assert table["rmsd_angstrom"].between(1.0, 4.0).all()
     first = read_structure(conf / "2pyo_centered_conf000.pdb")
@@ -44,11 +44,11 @@ def test_structure_stages_end_to_end(tmp_path, nucleosome):
     volume = read_mrc(maps / "2pyo_centered_conf001.mrc")
     assert volume.data.shape == (32, 32, 32) and volume.voxel_size == pytest.approx(8.0)
 
-    pseudo = tmp_path / "pseudo.pdb"
+    pseudo = tmp_path / "pseudo"
     run = templearn("pseudoatoms", str(maps / "2pyo_centered_conf001.mrc"), "-o", str(pseudo),
                     "--lowpass", "16")
     assert run.returncode == 0, run.stderr
-    assert read_structure(pseudo).n_atoms > 100
+    assert read_structure(pseudo / "model.pdb").n_atoms > 100
 
 
 def one_line_error(run: subprocess.CompletedProcess, *needles: str) -> None:
@@ -61,7 +61,8 @@ def one_line_error(run: subprocess.CompletedProcess, *needles: str) -> None:
 
 
 def test_missing_file(tmp_path):
-    one_line_error(templearn("nma", str(tmp_path / "absent.pdb")), "absent.pdb", "no such file")
+    one_line_error(templearn("nma", str(tmp_path / "absent.pdb"), cwd=tmp_path), "absent.pdb",
+                   "no such file")
 
 
 def test_malformed_pdb_leaves_no_output(tmp_path):
@@ -72,16 +73,16 @@ def test_malformed_pdb_leaves_no_output(tmp_path):
 
 
 def test_empty_selection(tmp_path, nucleosome):
-    run = templearn("nma", str(nucleosome), "--selection", "name ZZ", "-o", str(tmp_path / "m.npz"))
+    run = templearn("nma", str(nucleosome), "--selection", "name ZZ", "-o", str(tmp_path / "nma"))
     one_line_error(run, "2pyo_centered.pdb: ", "matches no atoms")
-    assert list(tmp_path.iterdir()) == []
+    assert {p.name for p in tmp_path.iterdir()} <= {".nma.lock"}  # no output, no work folder
 
 
 def test_unreadable_mrc(tmp_path):
     bad = tmp_path / "bad.mrc"
     bad.write_bytes(b"\0" * 100)
-    one_line_error(templearn("pseudoatoms", str(bad), "-o", str(tmp_path / "p.pdb")), "bad.mrc")
-    assert not (tmp_path / "p.pdb").exists()
+    one_line_error(templearn("pseudoatoms", str(bad), "-o", str(tmp_path / "p")), "bad.mrc")
+    assert not (tmp_path / "p").exists()
 
 
 def test_non_positive_voxel_size(tmp_path, nucleosome):
@@ -90,7 +91,7 @@ def test_non_positive_voxel_size(tmp_path, nucleosome):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    run = templearn("--debug", "nma", str(tmp_path / "absent.pdb"))
+    run = templearn("--debug", "nma", str(tmp_path / "absent.pdb"), cwd=tmp_path)
     assert run.returncode != 0 and "Traceback" in run.stderr
 
 
@@ -99,7 +100,7 @@ def test_nma_stage_does_not_import_jax(tmp_path, nucleosome):
             "try:\n    app(['nma', sys.argv[1], '-o', sys.argv[2]])\nexcept SystemExit:\n    pass\n"
             "assert 'jax' not in sys.modules, 'nma imported jax'\n"
             "assert 'templearn.nma' in sys.modules\n")
-    run = subprocess.run([sys.executable, "-c", code, str(nucleosome), str(tmp_path / "m.npz")],
+    run = subprocess.run([sys.executable, "-c", code, str(nucleosome), str(tmp_path / "nma")],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
@@ -156,12 +157,12 @@ def test_tetris_and_labels_end_to_end(tmp_path, synthetic_maps):
     run = templearn("randomize", "-n", "2", "--seed", "1", "-o", str(acquisitions))
     assert run.returncode == 0, run.stderr
     # maps at 8 Å (same names) for the potential; output at 16 Å, the sample's voxel size
-    fine = tmp_path / "maps8"
-    for folder in ("templates", "distractors"):
-        cifs = [str(p) for p in sorted((synthetic_maps / "pdb").glob(f"{folder}_*.cif"))]
-        assert templearn("density", *cifs, "--voxel-size", "8", "-o", str(fine)).returncode == 0
-    run = templearn("simulate", str(out / "molecules.star"), "-a", str(acquisitions),
-                    "--row", "random001", "--maps", str(fine), "-o", str(tmp_path / "ts"))
+    fine = tmp_path / "maps8"  # one run: a rerun of density into a folder replaces it
+    cifs = [str(p) for p in sorted((synthetic_maps / "pdb").glob("*.cif"))]
+    assert templearn("density", *cifs, "--voxel-size", "8", "-o", str(fine)).returncode == 0
+    run = templearn("simulate", str(out / "molecules.star"), "-a",
+                    str(acquisitions / "acquisitions.tsv"), "--row", "random001",
+                    "--maps", str(fine), "-o", str(tmp_path / "ts"))
     assert run.returncode == 0, run.stderr
     stack = read_mrc(tmp_path / "ts" / "tiltseries.mrc")
     angles = np.loadtxt(tmp_path / "ts" / "tiltseries.tlt")
@@ -187,7 +188,7 @@ def test_tetris_rejects_mismatched_voxel_sizes(tmp_path, synthetic_maps):
     fine = tmp_path / "fine"
     cif = str(next((synthetic_maps / "pdb").glob("distractors_*.cif")))
     assert templearn("density", cif, "--voxel-size", "10", "-o", str(fine)).returncode == 0
-    run = templearn("tetris", "-t", str(synthetic_maps / "templates"), "-d", str(fine),
+    run = templearn("tetris", "-t", f"L={synthetic_maps / 'templates'}", "-d", str(fine),
                     "-o", str(tmp_path / "s"))
     one_line_error(run, "voxel size")
     assert not (tmp_path / "s").exists()
@@ -196,7 +197,7 @@ def test_tetris_rejects_mismatched_voxel_sizes(tmp_path, synthetic_maps):
 def test_tetris_needs_maps_made_by_density(tmp_path, synthetic_maps):
     lone = tmp_path / "lone.mrc"
     lone.write_bytes(next((synthetic_maps / "templates").glob("*.mrc")).read_bytes())
-    one_line_error(templearn("tetris", "-t", str(lone), "-o", str(tmp_path / "s")), "maps.star")
+    one_line_error(templearn("tetris", "-t", f"L={lone}", "-o", str(tmp_path / "s")), "maps.star")
 
 
 def test_randomize_rejects_an_impossible_range(tmp_path):
@@ -214,8 +215,9 @@ def test_simulate_rejects_bad_rows_and_missing_maps(tmp_path, synthetic_maps):
     assert run.returncode == 0, run.stderr
     acquisitions = tmp_path / "acq.tsv"
     assert templearn("randomize", "--grid", "vpp", "-o", str(acquisitions)).returncode == 0
-    one_line_error(templearn("simulate", str(out / "molecules.star"), "-a", str(acquisitions),
-                             "--row", "nope", "-o", str(tmp_path / "ts")), "no acquisition")
+    one_line_error(templearn("simulate", str(out / "molecules.star"), "-a",
+                             str(acquisitions / "acquisitions.tsv"), "--row", "nope",
+                             "-o", str(tmp_path / "ts")), "no acquisition")
     one_line_error(templearn("simulate", str(out / "molecules.star"), "--maps", str(tmp_path),
                              "-o", str(tmp_path / "ts")), "no map named")
     one_line_error(templearn("simulate", str(out / "molecules.star"), "--sim-pixel", "32",

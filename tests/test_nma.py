@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 
+from templearn import nma
 from templearn.errors import InputError
 from templearn.nma import (
     NormalModes,
     anm_hessian,
+    canonical_signs,
     compute_normal_modes,
     node_of_each_atom,
     select_nodes,
@@ -95,3 +97,47 @@ def test_empty_selection_is_an_input_error(nucleosome, selection):
 def test_invalid_selection_is_an_input_error(nucleosome):
     with pytest.raises(InputError, match="invalid atom selection"):
         compute_normal_modes(read_structure(nucleosome), selection="name CA and and")
+
+
+def test_canonical_signs_make_the_largest_component_positive_whatever_the_input_sign(rng):
+    vectors = rng.normal(size=(50, 6))
+    fixed = canonical_signs(vectors)
+    flips = np.array([1, -1, -1, 1, -1, 1])
+    np.testing.assert_array_equal(canonical_signs(-vectors), fixed)
+    np.testing.assert_array_equal(canonical_signs(vectors * flips), fixed)
+    np.testing.assert_array_equal(np.abs(fixed), np.abs(vectors))
+    largest = fixed[np.abs(fixed).argmax(axis=0), np.arange(6)]
+    assert np.all(largest > 0)
+    # Components tied in magnitude (up to noise): the first one decides, for either sign.
+    tied = np.array([[0.0], [-0.6], [0.6 + 1e-12], [0.1]])
+    np.testing.assert_array_equal(canonical_signs(tied)[:, 0], [0.0, 0.6, -0.6 - 1e-12, -0.1])
+    np.testing.assert_array_equal(canonical_signs(-tied), canonical_signs(tied))
+
+
+def test_modes_do_not_depend_on_the_solver_start(monkeypatch, nucleosome_modes):
+    model, reference = nucleosome_modes
+    eigsh, starts = nma.spla.eigsh, []
+
+    def eigsh_from(v0):
+        def solve(*args, **kwargs):
+            starts.append(v0)
+            return eigsh(*args, v0=v0, **kwargs)
+        return solve
+
+    start = np.random.default_rng(5).normal(size=3 * len(reference.node_indices))
+    results = []
+    for v0 in (start, -start):  # ±v0 gives exactly negated eigenvectors without a convention
+        monkeypatch.setattr(nma.spla, "eigsh", eigsh_from(v0))
+        results.append(compute_normal_modes(model))
+    assert len(starts) >= 2  # the Lanczos path was taken
+    np.testing.assert_allclose(results[0].modes, results[1].modes, atol=1e-6)
+    np.testing.assert_allclose(results[0].modes, reference.modes, atol=1e-6)
+
+
+def test_dense_and_sparse_solvers_give_the_same_modes(monkeypatch, nucleosome_modes):
+    model, _ = nucleosome_modes
+    dense = compute_normal_modes(model, selection="name P")  # 294 nodes: the dense solver
+    monkeypatch.setattr(nma, "DENSE_MAX_DOF", 0)
+    sparse = compute_normal_modes(model, selection="name P")
+    np.testing.assert_allclose(sparse.eigenvalues, dense.eigenvalues, rtol=1e-8)
+    np.testing.assert_allclose(sparse.modes, dense.modes, atol=1e-6)

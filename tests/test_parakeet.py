@@ -3,6 +3,7 @@ installed by bin/install-parakeet): geometry shared with the fast backend and ou
 reconstruction, orientations, acquisition parameters reaching Parakeet, and resume."""
 
 import json
+import shutil
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -265,10 +266,12 @@ def test_parakeet_metadata_carries_our_dose_and_angles_and_a_rerun_resumes(sampl
     assert [r["tilt_alpha"] for r in images] == pytest.approx(list(acq.nominal_angles()))
     assert meta["atoms_placed"] == meta["atoms_expected"] > 30_000
     first = read_mrc(out / "tiltseries.mrc").data
-    # Remove the exported images and the output: a rerun only exports again, identically.
-    for name in ("images.npy", "header.json", "tiltseries.mrc"):
-        (out / "parakeet" / name).unlink(missing_ok=True)
-        (out / name).unlink(missing_ok=True)
+    # A killed run leaves its work directory beside the output: make one from the finished
+    # output less the exported images; an identical rerun resumes there, only exporting.
+    partial = out.parent / f".{out.name}.partial"
+    shutil.copytree(out, partial)
+    for name in ("parakeet/images.npy", "parakeet/header.json", "tiltseries.mrc"):
+        (partial / name).unlink(missing_ok=True)
     table = work / "parakeet.tsv"
     run = templearn("simulate", str(work / "molecules.star"), "-a", str(table), "-o", str(out),
                     "--backend", "parakeet", "--sim-pixel", "1.0", "--no-grf-ice",
@@ -277,6 +280,8 @@ def test_parakeet_metadata_carries_our_dose_and_angles_and_a_rerun_resumes(sampl
     assert "resuming after image" in run.stderr
     assert "parakeet exit_wave" not in run.stderr
     np.testing.assert_array_equal(read_mrc(out / "tiltseries.mrc").data, first)
+    assert not partial.exists()
+    assert str(partial) not in (out / "meta.json").read_text()
 
 
 @needs_parakeet
@@ -311,10 +316,10 @@ def test_pseudo_atomic_models_gain_contrast_with_phosphorus(sample):
               "tilt_step": 1}
     contrast = {}
     for fraction in (0.0, 0.5):
-        model = work / f"pseudo_{fraction}.pdb"
         run = templearn("pseudoatoms", str(fine_map), "--phosphorus-fraction", str(fraction),
-                        "-o", str(model))
+                        "-o", str(work / f"pseudo_{fraction}"))
         assert run.returncode == 0, run.stderr
+        model = work / f"pseudo_{fraction}" / "model.pdb"
         molecules = f"pseudo_{fraction}.star"
         write_molecules(work / molecules, molecules_table([model], None, np.zeros((1, 3))),
                         GRID)

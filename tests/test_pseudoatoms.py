@@ -5,7 +5,7 @@ import pytest
 from templearn.density import density_map
 from templearn.errors import InputError
 from templearn.mrc import Volume
-from templearn.pseudoatoms import foreground_mask, pseudo_atoms
+from templearn.pseudoatoms import foreground_mask, pseudo_atomic_model, pseudo_atoms
 from templearn.structure import read_structure, write_structure
 from tests.conftest import ncc
 
@@ -56,3 +56,20 @@ def test_empty_foreground_is_an_input_error():
 def test_bad_phosphorus_fraction_is_an_input_error(nucleosome_map):
     with pytest.raises(InputError, match="fraction"):
         pseudo_atoms(nucleosome_map, np.random.default_rng(0), phosphorus_fraction=1.5)
+
+
+def test_mass_beyond_the_map_is_an_input_error_before_the_lowpass(monkeypatch):
+    import templearn.pseudoatoms as module
+
+    monkeypatch.setattr(module, "gaussian_lowpass", lambda *a: pytest.fail("low-passed first"))
+    with pytest.raises(InputError, match="kDa"):
+        foreground_mask(Volume(np.ones((8, 8, 8), np.float32), 5.0), 20.0, mass_kda=1e6)
+
+
+def test_large_models_keep_one_subchain_per_chain(rng):
+    # A subchain per residue made gemmi's entity set-up and mmCIF writing quadratic.
+    model = pseudo_atomic_model(rng.uniform(0, 100, (12_000, 3)), np.zeros(12_000, bool))
+    model.setup_entities()
+    assert [ch.name for ch in model[0]] == ["A", "B"]
+    assert {r.subchain for ch in model[0] for r in ch} == {"A", "B"}
+    assert len(model.entities) == 1

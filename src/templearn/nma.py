@@ -4,14 +4,16 @@ As in Template Learning: the model is centred on its mean coordinate, coarse-gra
 a ProDy selection (default `name CA P`), an ANM with cutoff 15 Å and γ = 1 gives the 20
 lowest non-rigid modes, and each mode is extended to every atom (an atom follows the
 nearest node of its residue, or the nearest node if its residue has none) and normalised
-over all atoms. The Hessian is built vectorised as a sparse matrix and the lowest modes
-come from shift-invert Lanczos, so a 70S ribosome (≈10k nodes) takes under a minute
-where a dense ProDy ANM takes hours.
+over all atoms. Each mode's sign is fixed (its largest component is positive), so the
+modes do not depend on the eigensolver's random start. The Hessian is built vectorised
+as a sparse matrix and the lowest modes come from shift-invert Lanczos, so a 70S
+ribosome (≈10k nodes) takes under a minute where a dense ProDy ANM takes hours.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,8 @@ class NormalModes:
     def load(cls, path: str | os.PathLike[str]) -> NormalModes:
         """Read modes written by `save`; InputError if the file is not one."""
         p = require_file(path)
+        if not zipfile.is_zipfile(p):
+            raise InputError("not a templearn modes file (not an .npz archive)", p)
         try:
             with np.load(p, allow_pickle=False) as npz:
                 if str(npz["format"]) != MODES_FORMAT:
@@ -150,8 +154,23 @@ def lowest_modes(hessian: sp.csc_matrix, n_modes: int) -> tuple[np.ndarray, np.n
         n_zero = int((~nonzero).sum())
         if nonzero.sum() >= n_modes or n_wanted == dof:
             keep = np.flatnonzero(nonzero)[:n_modes]
-            return values[keep], vectors[:, keep], n_zero
+            return values[keep], canonical_signs(vectors[:, keep]), n_zero
         n_wanted = n_modes + n_zero + 6
+
+
+def canonical_signs(vectors: np.ndarray, tie: float = 1e-6) -> np.ndarray:
+    """Eigenvectors (dof, k) with the sign convention that the largest-magnitude component
+    of each is positive (the first one, in index order, among components within `tie`
+    (relative) of the largest, so that numerical noise cannot swap them).
+
+    An eigensolver returns ±v at random (ARPACK's start vector), which would make the
+    conformers of `deform` with a fixed seed depend on the run of `nma`. Eigenvectors of
+    exactly degenerate eigenvalues remain defined only up to a rotation of their subspace.
+    """
+    magnitude = np.abs(vectors)
+    pivot = np.argmax(magnitude >= magnitude.max(axis=0) * (1.0 - tie), axis=0)
+    signs = np.where(vectors[pivot, np.arange(vectors.shape[1])] < 0, -1.0, 1.0)
+    return vectors * signs
 
 
 def node_of_each_atom(coords: np.ndarray, residue_index: np.ndarray,

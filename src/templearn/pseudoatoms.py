@@ -40,12 +40,13 @@ def foreground_mask(volume: Volume, lowpass: float, threshold: float | None = No
                     mass_kda: float | None = None) -> np.ndarray:
     """Binary mask of the molecule: low-pass, then an absolute threshold, a threshold that
     encloses `mass_kda` at 1.21 Å³/Da, or Otsu's threshold (in that order of preference)."""
+    if threshold is None and mass_kda is not None:  # checked before the low-pass
+        n_voxels = round(mass_kda * 1000.0 * PROTEIN_VOLUME_PER_DA / volume.voxel_size**3)
+        if not 0 < n_voxels <= volume.data.size:
+            raise InputError(f"a mass of {mass_kda} kDa gives {n_voxels} voxels; the map has "
+                             f"{volume.data.size}")
     smooth = gaussian_lowpass(volume.data.astype(np.float64), volume.voxel_size, lowpass)
     if threshold is None and mass_kda is not None:
-        n_voxels = round(mass_kda * 1000.0 * PROTEIN_VOLUME_PER_DA / volume.voxel_size**3)
-        if not 0 < n_voxels <= smooth.size:
-            raise InputError(f"a mass of {mass_kda} kDa gives {n_voxels} voxels; the map has "
-                             f"{smooth.size}")
         threshold = float(np.partition(smooth.ravel(), smooth.size - n_voxels)[-n_voxels])
     elif threshold is None:
         threshold = otsu_threshold(smooth.ravel())
@@ -76,6 +77,10 @@ def pseudo_atomic_model(positions: np.ndarray, phosphorus: np.ndarray,
             residue.name = PSEUDO_RESIDUE
             residue.seqid = gemmi.SeqId(k - start + 1, " ")
             residue.het_flag = "H"
+            # One subchain per chain: gemmi would otherwise make a subchain (mmCIF asym) per
+            # residue, which makes setup_entities and mmCIF writing quadratic in the atoms.
+            residue.subchain = chain.name
+            residue.entity_type = gemmi.EntityType.NonPolymer
             atom = gemmi.Atom()
             element = phos if phosphorus[k] else carbon
             atom.name = element.name

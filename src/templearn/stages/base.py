@@ -288,7 +288,8 @@ def recorded_fingerprint(out_dir: Path, stage: str) -> str | None:
 
 @contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
-    """Refuse a second writer to the same output directory (an flock on a hidden sibling)."""
+    """Refuse a second writer to the same output directory (an flock on a hidden sibling,
+    removed when done; a lock file replaced under us means another writer won)."""
     lock_path = out_dir.parent / f".{out_dir.name}.lock"
     try:
         handle = lock_path.open("a")
@@ -297,10 +298,16 @@ def output_lock(out_dir: Path) -> Iterator[None]:
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not lock_path.exists() or lock_path.stat().st_ino != os.fstat(
+                    handle.fileno()).st_ino:
+                raise BlockingIOError
         except BlockingIOError:
             raise InputError("another templearn process is writing this output",
                              out_dir) from None
-        yield
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
 
 
 def check_output_dir(out_dir: Path) -> None:
