@@ -25,7 +25,9 @@ from tetris_reference import reference_pack
 
 from templearn.density import density_map
 from templearn.structure import read_structure
-from templearn.tetris import TetrisParams, molecule_set, pack
+from templearn.tetris.molecules import molecule_set
+from templearn.tetris.packer import pack
+from templearn.tetris.params import TetrisParams
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "structures"
 VOXEL, RESOLUTION, SIGMA, THRESHOLD = 16.0, 32.0, 1.65, 100.0

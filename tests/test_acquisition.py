@@ -64,9 +64,43 @@ def test_impossible_settings_and_malformed_tables_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="tilt_min"):
         Acquisition(tilt_min=10, tilt_max=-10)
     bad = tmp_path / "bad.tsv"
-    bad.write_text("name\tdose_total\nx\tlots\n")
-    with pytest.raises(InputError, match="not a number"):
-        read_acquisitions(bad)
     bad.write_text("name\tcolour\nx\tblue\n")
     with pytest.raises(InputError, match="unknown"):
         read_acquisitions(bad)
+
+
+HEADER = "name\tdefocus_um\tdose_total\ttilt_min\ttilt_max\ttilt_step\n"
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    (HEADER + "x\t-3\tlots\t-60\t60\t2\n", r"row 0 \(line 2\), column dose_total: 'lots' "
+                                             "is not a number"),
+    (HEADER + "x\t-3\t100\t-60\t60\t2\ny\t-3\n", r"row 1 \(line 3\), column dose_total: "
+                                                  "value missing"),
+    (HEADER + "x\t-3\t\t-60\t60\t2\n", "column dose_total: value missing"),
+    (HEADER + "x\t-3\t100\t-60\t60\t2\t7\n", "more values than columns"),
+    (HEADER + "x\t-3\t100\t-60\t60\t0\n", "row 0.*tilt_step"),
+    (HEADER + "x\tinf\t100\t-60\t60\t2\n", "column defocus_um: 'inf' is not a finite"),
+    ("name\tdefocus_um\ttilt_min\ttilt_max\ttilt_step\nx\t-3\t-60\t60\t2\n",
+     "lacks the column.*dose_total"),
+    ("name\tdose_total\nx\t100\n", "defocus_um, tilt_min, tilt_max, tilt_step"),
+    (HEADER.replace("\n", "\tphase_plate\n") + "x\t-3\t100\t-60\t60\t2\tmaybe\n",
+     "column phase_plate"),
+    (HEADER, "no rows"),
+])
+def test_incomplete_or_malformed_rows_name_the_file_row_and_column(tmp_path, text, needle):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(text)
+    with pytest.raises(InputError, match=needle) as error:
+        read_acquisitions(bad)
+    assert str(error.value).startswith(f"{bad}: ") and "\n" not in str(error.value)
+
+
+def test_optional_columns_take_defaults_and_a_directory_is_refused(tmp_path):
+    table = tmp_path / "acquisitions.tsv"
+    table.write_text(HEADER + "x\t-2\t80\t-40\t40\t4\n")
+    (row,) = read_acquisitions(table)
+    assert (row.defocus_um, row.dose_total, row.tilt_step) == (-2.0, 80.0, 4.0)
+    assert row.voltage_kv == Acquisition().voltage_kv and not row.phase_plate
+    with pytest.raises(InputError, match=r"give the acquisitions\.tsv in it"):
+        read_acquisitions(tmp_path)

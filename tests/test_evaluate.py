@@ -9,11 +9,12 @@ import typer
 from typer.testing import CliRunner
 
 from templearn import star
-from templearn.cli.evaluate import command as evaluate_command
+from templearn.cli.build import make_command
 from templearn.errors import InputError
 from templearn.evaluate import crossing, evaluate_picks, match_picks
 from templearn.mrc import Volume, write_mrc
 from templearn.sample import CLASS_NAME
+from templearn.stages import evaluate as evaluate_stage
 
 SHAPE_ZYX = (40, 100, 120)
 
@@ -136,7 +137,7 @@ def write_tables(path, particles: pd.DataFrame, shape_zyx=SHAPE_ZYX) -> None:
 
 def run_evaluate(*args: str):
     app = typer.Typer()
-    app.command()(evaluate_command)
+    app.command()(make_command(evaluate_stage.STAGE))
     return CliRunner().invoke(app, list(args))
 
 

@@ -10,11 +10,12 @@ from scipy.spatial import cKDTree
 from typer.testing import CliRunner
 
 from templearn import star
-from templearn.cli.pick import command as pick_command
+from templearn.cli.build import make_command
 from templearn.errors import InputError
 from templearn.mrc import Volume, read_mrc, write_mrc
 from templearn.pick import ball_offsets, pick_particles
 from templearn.sample import CLASS_NAME
+from templearn.stages import pick as pick_stage
 
 SHAPE = (32, 64, 64)  # z, y, x
 RADIUS = 4.0
@@ -134,9 +135,30 @@ def test_score_array_and_bad_inputs(labels):
         pick_particles(labels, None, "peaks", RADIUS)
 
 
+def test_peaks_ignore_an_all_background_label_map(rng):
+    """With a lowered threshold, peaks the argmax labelled background are still picked:
+    the label map gives only the grid and the classes."""
+    centres = np.array([[12.0, 14.0, 10.0], [44.0, 40.0, 20.0]])
+    zz, yy, xx = np.indices(SHAPE)
+    score = 0.02 * rng.random(SHAPE)
+    for x, y, z in centres:  # peaks of 0.35: below 0.5, so background in the argmax
+        score += 0.35 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2 + (zz - z) ** 2) / (2 * 2.0**2))
+    background = np.zeros(SHAPE, np.uint8)
+    picks = pick_particles(background, {1: score}, "peaks", 6.0, threshold=0.2,
+                           class_names={1: "ribosome"})
+    assert_recovered(picks, centres, np.ones(2, int))
+    assert (picks[star.CLUSTER_SIZE] >= 1).all() and (picks[CLASS_NAME] == "ribosome").all()
+    # The default threshold (0.5) keeps none of them; min_size counts score voxels.
+    assert len(pick_particles(background, {1: score}, "peaks", 6.0,
+                              class_names={1: "ribosome"})) == 0
+    big = pick_particles(background, {1: score}, "peaks", 6.0, threshold=0.2, min_size=2,
+                         class_names={1: "ribosome"})
+    assert len(big) == 2
+
+
 def run_pick(*args: str):
     app = typer.Typer()
-    app.command()(pick_command)
+    app.command()(make_command(pick_stage.STAGE))
     return CliRunner().invoke(app, list(args))
 
 

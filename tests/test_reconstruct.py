@@ -15,15 +15,17 @@ Reference conventions, determined once against our geometry and encoded here:
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from templearn.binning import fourier_resize, lanczos_resize
-from templearn.errors import InputError
+from templearn.errors import ExternalToolError, InputError
 from templearn.mrc import read_mrc
 from templearn.projector import TiltGeometry, backproject, project
 from templearn.reconstruct import ReconstructParams, imod, reconstruct_tomogram
@@ -364,6 +366,33 @@ def test_imod_backend_missing_is_an_input_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match="IMOD"):
         reconstruct_tomogram(small_series(), ReconstructParams(backend="imod"))
+
+
+def fake_imod(directory: Path, ran_in: Path) -> None:
+    """newstack and trimvol that succeed, and a `tilt` that records where it ran and fails."""
+    directory.mkdir()
+    scripts = {"newstack": "exit 0\n", "trimvol": "exit 0\n",
+               "tilt": f"pwd > '{ran_in}'\necho 'ERROR: TILT - cannot allocate' >&2\nexit 1\n"}
+    for name, body in scripts.items():
+        (directory / name).write_text("#!/bin/sh\n" + body)
+        (directory / name).chmod(0o755)
+
+
+def test_imod_failure_is_an_external_tool_error_naming_its_log(monkeypatch, tmp_path):
+    fake_imod(tmp_path / "bin", tmp_path / "ran_in.txt")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(ExternalToolError, match=r"IMOD tilt failed.*cannot allocate") as error:
+        reconstruct_tomogram(small_series(), ReconstructParams(backend="imod"))
+    log = Path(error.value.log)
+    try:
+        assert "\n" not in str(error.value) and "-InputProjections" in log.read_text()
+    finally:
+        log.unlink()
+    ran_in = Path((tmp_path / "ran_in.txt").read_text().strip())
+    assert ran_in != here and not ran_in.exists() and list(here.iterdir()) == []
 
 
 @pytest.mark.skipif(shutil.which("tilt") is None, reason="IMOD (tilt) not on PATH")

@@ -170,3 +170,15 @@ def test_gold_fiducials_are_dark_beads_on_the_ice_surfaces():
     for x, y, _ in beads:
         column, row = round(x / voxel), round(y / voxel)
         assert image[row, column] < image.mean() - 3 * image.std() / 2
+
+
+def test_stage_params_build_the_backends_params_from_one_set_of_defaults():
+    from templearn.simulate.params import ParakeetParams
+    from templearn.stages.simulate import Params
+
+    assert Params().fast() == FastParams() and Params().parakeet() == ParakeetParams()
+    params = Params.from_mapping({"ice_texture": 0, "fiducials": 2, "sim_pixel": 2.0,
+                                  "grf_ice": False})
+    assert params.fast().specimen == SpecimenParams(ice_texture=0.0, fiducials=2)
+    assert params.fast().sim_pixel == params.parakeet().sim_pixel == 2.0
+    assert not params.parakeet().ice

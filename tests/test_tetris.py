@@ -7,14 +7,10 @@ from templearn.density import density_map
 from templearn.errors import InputError
 from templearn.mrc import Volume
 from templearn.sample import Grid
-from templearn.tetris import (
-    TetrisParams,
-    box_sums,
-    mask_thresholds,
-    molecule_set,
-    molecules_table,
-    pack,
-)
+from templearn.tetris.molecules import mask_thresholds, molecule_set
+from templearn.tetris.packer import molecules_table, pack
+from templearn.tetris.params import TetrisParams
+from templearn.tetris.search import box_sums
 
 VOXEL = 16.0
 
@@ -180,3 +176,45 @@ def test_packing_stops_at_the_requested_protein_fraction(molecules):
     volume = molecules.masses_da[result.molecule_index] * 1.21
     sample = np.prod(params.shape_zyx) * VOXEL**3
     assert volume.sum() / sample >= 0.15 > volume[:-1].sum() / sample
+
+
+@pytest.mark.parametrize(("changes", "needle"), [
+    ({"ratio": (1, -2)}, "--ratio"),
+    ({"ratio": (0, 0)}, "--ratio"),
+    ({"band": (1, -1)}, "--band"),
+    ({"shape_zyx": (0, 8, 8)}, "--shape"),
+    ({"mask_mode": "sphere"}, "--mask"),
+    ({"search": "global"}, "--search"),
+    ({"rotations": 0}, "--rotations"),
+    ({"patience": -1}, "--patience"),
+    ({"max_molecules": 0}, "--max-molecules"),
+    ({"max_protein_fraction": 1.5}, "--max-protein-fraction"),
+    ({"sigma": -1.0}, "--sigma"),
+    ({"seed": -1}, "--seed"),
+])
+def test_impossible_parameters_are_input_errors_naming_the_option(changes, needle):
+    with pytest.raises(InputError, match=needle):
+        TetrisParams(**changes)
+
+
+def test_stage_params_build_the_packer_params():
+    from templearn.stages.tetris import Params
+
+    params = Params.from_mapping({"shape": "40,32,24", "ratio": "2:3", "mask": "volume"})
+    tetris = params.tetris()
+    assert tetris.shape_zyx == (24, 32, 40) and tetris.ratio == (2, 3)
+    assert tetris.band == (0, 1)  # the volume masks' default band
+    assert Params(band=(-1, 1)).tetris().band == (-1, 1)
+    assert Params().tetris() == TetrisParams()  # one set of defaults
+    with pytest.raises(InputError, match="--ratio"):
+        Params.from_mapping({"ratio": "1:-2"})
+
+
+def test_params_module_imports_no_jax():
+    import subprocess
+    import sys
+
+    code = ("import sys; import templearn.stages.tetris, templearn.tetris.params\n"
+            "assert 'jax' not in sys.modules and 'numpy' not in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

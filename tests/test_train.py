@@ -148,3 +148,24 @@ def test_a_killed_training_resumes_exactly(tmp_path):
     resumed = nnx.state(load_model(tmp_path / "killed" / "model")[0], nnx.Param)
     for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_training_reports_progress_and_the_time_left(monkeypatch):
+    """A line after the first (compiling) step, an estimate after the second, then one
+    every `log_every_s` seconds within an epoch."""
+    from templearn.unet import train as unet_train
+    from templearn.unet.params import TrainParams
+
+    clock = iter([0.0, 50.0, 54.0, 58.0, 62.0, 100.0])
+    lines: list[str] = []
+    monkeypatch.setattr(unet_train.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(unet_train, "log", lines.append)
+    progress = unet_train.StepProgress(TrainParams(epochs=2, steps=5), start_epoch=0)
+    for s in range(5):
+        progress.step(0, s, [1.0] * (s + 1))
+    assert len(lines) == 3, lines
+    assert "first step done in 50 s" in lines[0] and "9 of 10 steps" in lines[0]
+    assert "4 s per step of 25 × 48³" in lines[1] and "time left 32 s" in lines[1]
+    assert "epoch 1/2 step 5/5" in lines[2] and "about 62 s left" in lines[2]
+    assert unet_train.duration(3 * 86400) == "3.0 days"
+    assert unet_train.duration(5400) == "1.5 h"

@@ -1,4 +1,8 @@
-"""DeepFinder U-Net: parameter count, shapes, input checks, conv paths equal nnx.Conv."""
+"""DeepFinder U-Net: parameter count, shapes, input checks, conv paths equal nnx.Conv.
+
+Compiling 3D convolutions and their gradients is slow on a CPU: the full-network tests and
+most conv-path cases are marked slow (`pytest -m "not slow"` keeps a quick subset).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ from templearn.unet.model import (  # noqa: E402
 FAST_IMPLS = [impl for impl in CONV_IMPLS if impl != "xla"]
 
 
+def _conv_case(k: int, cin: int, cout: int, impl: str):
+    """A conv-path case; most compile for seconds to tens of seconds (3×3×3 kernels, the
+    "shift" path, im2col's kernel gradient): a few small ones stay in the quick loop."""
+    quick = (k, impl) in {(1, "im2col"), (1, "im2col_x"), (2, "im2col_x")}
+    return pytest.param(impl, k, cin, cout, id=f"{k}-{cin}-{cout}-{impl}",
+                        marks=() if quick else pytest.mark.slow)
+
+
+CONV_CASES = [_conv_case(*shape, impl) for shape in [(3, 4, 5), (3, 1, 3), (2, 4, 3), (1, 4, 2)]
+              for impl in FAST_IMPLS]
+
+
 def _abstract(config: UNetConfig) -> UNet:
     """The model with shape-only parameters (no initialisation cost)."""
     return nnx.eval_shape(lambda: UNet(config, rngs=nnx.Rngs(0)))
@@ -37,6 +53,9 @@ def test_parameter_count_matches_deepfinder(classes: int) -> None:
 
 
 def test_presets() -> None:
+    from templearn.unet.params import PRESET_NAMES
+
+    assert tuple(PRESETS) == PRESET_NAMES  # the choices of `templearn train --preset`
     assert PRESETS["deepfinder"] == UNetConfig()
     small = PRESETS["cpu-small"]
     assert parameter_count(_abstract(small)) < 902_994 // 4
@@ -50,6 +69,7 @@ def test_parameters_do_not_depend_on_conv_impl() -> None:
             a.shape for a in jax.tree_util.tree_leaves(states[0])]
 
 
+@pytest.mark.slow
 def test_output_shape_and_logits() -> None:
     model = UNet(UNetConfig(widths=(2, 3, 4), bottleneck_convs=1), rngs=nnx.Rngs(0))
     x = jnp.zeros((2, 8, 12, 16, 1), jnp.float32)
@@ -58,7 +78,8 @@ def test_output_shape_and_logits() -> None:
 
 @pytest.mark.parametrize("shape", [(1, 10, 8, 8, 1), (1, 8, 8, 6, 1)])
 def test_non_multiple_of_4_rejected(shape: tuple[int, ...]) -> None:
-    model = UNet(UNetConfig(widths=(2, 3, 4), bottleneck_convs=1), rngs=nnx.Rngs(0))
+    # Shape-only parameters: the check comes first, and initialising compiles for a minute.
+    model = _abstract(UNetConfig(widths=(2, 3, 4), bottleneck_convs=1))
     with pytest.raises(ValueError, match="multiples of 4"):
         model(jnp.zeros(shape, jnp.float32))
 
@@ -76,8 +97,7 @@ def test_bad_config_rejected() -> None:
         UNetConfig(classes=0)
 
 
-@pytest.mark.parametrize("impl", FAST_IMPLS)
-@pytest.mark.parametrize(("k", "cin", "cout"), [(3, 4, 5), (3, 1, 3), (2, 4, 3), (1, 4, 2)])
+@pytest.mark.parametrize(("impl", "k", "cin", "cout"), CONV_CASES)
 def test_conv_paths_match_nnx_conv(impl: str, k: int, cin: int, cout: int) -> None:
     rng = np.random.default_rng(k * 10 + cin)
     conv = nnx.Conv(cin, cout, (k, k, k), padding="SAME", rngs=nnx.Rngs(1))
@@ -105,6 +125,7 @@ def test_conv_paths_match_nnx_conv(impl: str, k: int, cin: int, cout: int) -> No
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * float(jnp.abs(r).max()))
 
 
+@pytest.mark.slow
 def test_unet_outputs_and_gradients_agree_across_impls() -> None:
     config = UNetConfig(widths=(2, 3, 4), bottleneck_convs=2)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4, 8, 4, 1)), jnp.float32)

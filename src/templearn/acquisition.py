@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -180,34 +181,63 @@ def write_acquisitions(path: str | os.PathLike[str], rows: list[Acquisition]) ->
     return Path(path)
 
 
+#: Columns an acquisition table must have: no default would be a sensible guess for them.
+REQUIRED = ("name", "defocus_um", "dose_total", "tilt_min", "tilt_max", "tilt_step")
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
 def read_acquisitions(path: str | os.PathLike[str]) -> list[Acquisition]:
-    """Read a table written by `write_acquisitions` (missing columns take defaults)."""
-    p = require_file(path)
+    """Read a table written by `write_acquisitions`. The REQUIRED columns must be present;
+    other missing columns take the defaults of `Acquisition`. A missing, empty or
+    non-numeric value is an InputError naming the file, row and column."""
+    p = Path(path)
+    if p.is_dir():
+        hint = " (give the acquisitions.tsv in it)" if (p / "acquisitions.tsv").is_file() else ""
+        raise InputError(f"is a directory, not an acquisition table{hint}", p)
+    p = require_file(p)
     reader = csv.DictReader(io.StringIO(p.read_text()), delimiter="\t")
-    unknown = set(reader.fieldnames or ()) - set(FIELDS)
-    if not reader.fieldnames or "name" not in reader.fieldnames or unknown:
-        raise InputError(f"not an acquisition table (needs a 'name' column; unknown "
-                         f"columns: {sorted(unknown)})", p)
+    columns = list(reader.fieldnames or ())
+    unknown = sorted(set(columns) - set(FIELDS))
+    if unknown:
+        raise InputError(f"not an acquisition table: unknown columns {', '.join(unknown)}", p)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise InputError(f"acquisition table lacks the column(s) {', '.join(missing)}", p)
     types = {f.name: f.type for f in fields(Acquisition)}
     rows = []
-    for line, record in enumerate(reader, start=2):
+    for index, record in enumerate(reader):
+        where = f"row {index} (line {reader.line_num})"
+        if None in record:
+            raise InputError(f"{where}: more values than columns", p)
         values: dict[str, object] = {}
         for key, text in record.items():
-            try:
-                if types[key] == "bool":
-                    values[key] = text.strip().lower() in ("1", "true", "yes")
-                elif types[key] == "int":
-                    values[key] = int(text)
-                elif types[key] == "float":
-                    values[key] = float(text)
-                else:
-                    values[key] = text
-            except (TypeError, ValueError):
-                raise InputError(f"line {line}: {key} = {text!r} is not a number", p) from None
-        rows.append(Acquisition(**values))  # type: ignore[arg-type]
+            if text is None or not text.strip():
+                raise InputError(f"{where}, column {key}: value missing", p)
+            values[key] = _value(text.strip(), types[key], f"{where}, column {key}", p)
+        try:
+            rows.append(Acquisition(**values))  # type: ignore[arg-type]
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}", p) from None
     if not rows:
         raise InputError("the acquisition table has no rows", p)
     return rows
+
+
+def _value(text: str, kind: str, where: str, path: Path) -> object:
+    """A table cell as its field's type; InputError naming `where` otherwise."""
+    if kind == "str":
+        return text
+    if kind == "bool":
+        if text.lower() not in _TRUE + _FALSE:
+            raise InputError(f"{where}: {text!r} is not 1/0, true/false or yes/no", path)
+        return text.lower() in _TRUE
+    try:
+        value = int(text) if kind == "int" else float(text)
+    except ValueError:
+        raise InputError(f"{where}: {text!r} is not a number", path) from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {text!r} is not a finite number", path)
+    return value
 
 
 def select_acquisition(rows: list[Acquisition], row: str) -> Acquisition:

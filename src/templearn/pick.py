@@ -19,7 +19,10 @@ Three methods, all per class:
   local maxima (3×3×3) above the score threshold, taken greedily in decreasing score
   while suppressing every candidate within the radius of an accepted one (KD-tree), up
   to `max_picks`. This is iterative argmax with a spherical exclusion, restricted to
-  local maxima (a slope at the edge of an excluded ball is never picked).
+  local maxima (a slope at the edge of an excluded ball is never picked). It reads the
+  score maps only: the label map, if given, supplies the grid and the classes, so a
+  lowered threshold finds peaks that the argmax labelled background. A peak's size is
+  the number of voxels within the radius whose smoothed score reaches the threshold.
 
 Coordinates are x, y, z in voxels of the label map (voxel i has its centre at i), the
 convention of targets.star. Scores are probabilities (0..1): a pick's score is the mean
@@ -91,8 +94,7 @@ def pick_particles(
         if method == "peaks":
             if score is None:
                 raise InputError(f"no score map for {(class_names or {}).get(k, f'class {k}')}")
-            xyz, size, value = _peaks(score, None if labels is None else labels == k, radius,
-                                      threshold, inside, max_picks, sigma)
+            xyz, size, value = _peaks(score, radius, threshold, inside, max_picks, sigma)
         else:
             if labels is None:
                 raise InputError(f"the {method} method needs a label map")
@@ -289,10 +291,14 @@ def ball_offsets(radius: float) -> np.ndarray:
     return offsets[(offsets**2).sum(axis=1) <= radius**2]
 
 
-def _peaks(score: np.ndarray, fg: np.ndarray | None, radius: float, threshold: float | None,
+def _peaks(score: np.ndarray, radius: float, threshold: float | None,
            inside: np.ndarray | None, max_picks: int | None, sigma: float
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-maximum suppression on the smoothed score map: peaks, foreground counts, scores."""
+    """Non-maximum suppression on the smoothed score map: peaks, sizes, scores.
+
+    Only the score map counts (not the label map, whose argmax may leave a low peak with
+    no voxel of its class): a peak's size is the number of voxels within `radius` whose
+    smoothed score reaches the threshold, so it is at least 1 (the peak itself)."""
     from templearn.meanshift import suppress
 
     level = DEFAULT_PEAK_THRESHOLD if threshold is None else threshold
@@ -308,8 +314,7 @@ def _peaks(score: np.ndarray, fg: np.ndarray | None, radius: float, threshold: f
     zyx, values = zyx[order], values[order]
     accepted = suppress(zyx, radius)[:max_picks]  # greedy, in decreasing score
     zyx, values = zyx[accepted], values[accepted]
-    member = fg if fg is not None else score >= level
-    size = _ball_counts(member, zyx, radius)
+    size = _ball_counts(smooth >= level, zyx, radius)
     return zyx[:, ::-1].astype(np.float64), size, values.astype(np.float64)
 
 

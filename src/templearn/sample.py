@@ -45,14 +45,39 @@ def to_grid_voxels(positions_angst: np.ndarray, sample: Grid, target: Grid) -> n
 
 
 def read_molecules(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, Grid]:
-    """The molecules table of a sample and the sample grid."""
+    """The molecules table of a sample and the sample grid; InputError if a position or
+    angle is not a finite number or a molecule's centre lies outside the sample."""
     table = star.read_star(path, star.PARTICLES_BLOCK, required=MOLECULE_COLUMNS)
     general = star.read_star(path, star.GENERAL_BLOCK, required=(*star.SIZE, star.VOXEL_SIZE))
-    nx, ny, nz = (int(general[c].iloc[0]) for c in star.SIZE)
-    voxel = float(general[star.VOXEL_SIZE].iloc[0])
-    if voxel <= 0 or min(nx, ny, nz) <= 0:
+    try:
+        nx, ny, nz = (int(general[c].iloc[0]) for c in star.SIZE)
+        voxel = float(general[star.VOXEL_SIZE].iloc[0])
+    except (TypeError, ValueError):
+        raise InputError("sample geometry in data_general is not numeric", path) from None
+    if not voxel > 0 or min(nx, ny, nz) <= 0:
         raise InputError("sample geometry in data_general is not positive", path)
-    return table, Grid((nz, ny, nx), voxel)
+    grid = Grid((nz, ny, nx), voxel)
+    _check_positions(table, grid, path)
+    return table, grid
+
+
+def _check_positions(table: pd.DataFrame, grid: Grid, path: str | os.PathLike[str]) -> None:
+    """Finite angles, and every centre within the sample (half a voxel of tolerance)."""
+    columns = [*star.POSITION_ANGST, *star.ANGLES]
+    values = table[columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(f"molecule {row + 1}: {columns[col]} = {table[columns[col]].iloc[row]!r}"
+                         " is not a finite number", path)
+    size = np.array(grid.shape_zyx[::-1]) * grid.voxel_size
+    xyz = values[:, :3]
+    outside = np.any((xyz < -grid.voxel_size / 2) | (xyz > size - grid.voxel_size / 2), axis=1)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise InputError(f"molecule {i + 1} ({table[star.MOLECULE_NAME].iloc[i]}) at "
+                         f"{', '.join(f'{v:g}' for v in xyz[i])} Å (x, y, z) lies outside the "
+                         f"{'×'.join(f'{v:g}' for v in size)} Å sample", path)
 
 
 def write_molecules(path: str | os.PathLike[str], table: pd.DataFrame, grid: Grid) -> Path:

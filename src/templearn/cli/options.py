@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-from pathlib import Path
-
 from templearn.errors import InputError
 
 
@@ -18,20 +15,6 @@ def int_tuple(text: str, n: int, option: str) -> tuple[int, ...]:
     if len(values) != n:
         raise InputError(f"{option} expects {n} integers, got {text!r}")
     return values
-
-
-def map_files(spec: str, option: str) -> list[Path]:
-    """MRC files named by a file, a directory (all *.mrc in it) or a glob pattern."""
-    path = Path(spec)
-    if path.is_dir():
-        files = sorted(path.glob("*.mrc"))
-    elif any(c in spec for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(spec))
-    else:
-        files = [path]
-    if not files:
-        raise InputError(f"{option} {spec!r} names no .mrc files")
-    return files
 
 
 def float_pair(text: str, option: str) -> tuple[float, float]:

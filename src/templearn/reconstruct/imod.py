@@ -1,13 +1,16 @@
 """The IMOD backend: `newstack` (binning), `tilt` (WBP / fake SIRT), `trimvol -rx`.
 
-Runs the reference workflow of `notes/imod-tilt.md` in a temporary directory, each program
-called with an argument list (no shell). The result is read back as `[z, y, x]`, the
-orientation of the builtin backend. IMOD's own value scale and its output centre
-(`n/2 + 0.5`, 1-based, integer part: one pixel off `(n - 1)/2` for odd sizes) are kept.
+Runs the reference workflow of `notes/imod-tilt.md` in a temporary directory (never the
+current one), each program called with an argument list (no shell); a program that fails
+raises ExternalToolError naming a log of its command and output, kept in the system's
+temporary directory. The result is read back as `[z, y, x]`, the orientation of the
+builtin backend. IMOD's own value scale and its output centre (`n/2 + 0.5`, 1-based,
+integer part: one pixel off `(n - 1)/2` for odd sizes) are kept.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from templearn.errors import InputError
+from templearn.errors import ExternalToolError, InputError
 from templearn.mrc import Volume, read_mrc, write_mrc
 from templearn.progress import log
 from templearn.reconstruct.radial import RadialFilter
@@ -54,11 +57,24 @@ def trimvol_command(rec: str, output: str) -> list[str]:
 
 
 def _run(command: list[str], workdir: Path) -> None:
+    """Run one IMOD program in `workdir`; ExternalToolError naming a kept log if it fails."""
     log(f"imod: {' '.join(command)}")
-    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
+                              check=False)
+    except OSError as exc:
+        raise ExternalToolError(f"IMOD {command[0]} could not run ({exc.strerror})") from None
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
-        raise RuntimeError(f"{command[0]} failed with exit status {done.returncode}:\n{tail}")
+        output = (done.stdout + done.stderr).strip()
+        last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()),
+                    "no output")
+        handle, log_path = tempfile.mkstemp(prefix=f"templearn-imod-{command[0]}-",
+                                            suffix=".log")
+        with os.fdopen(handle, "w") as log_file:
+            log_file.write(f"$ {' '.join(command)}\n# exit status {done.returncode}\n"
+                           f"{output}\n")
+        raise ExternalToolError(f"IMOD {command[0]} failed (exit status {done.returncode}): "
+                                f"{last}", log_path)
 
 
 def imod_reconstruct(images: np.ndarray, angles_deg: np.ndarray, pixel_size: float,

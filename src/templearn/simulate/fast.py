@@ -16,7 +16,7 @@ detector MTF, antialiased binning to the output pixel, dose and Poisson noise
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 
 import jax
@@ -33,25 +33,13 @@ from templearn.progress import track
 from templearn.projector import TiltGeometry, project
 from templearn.sample import Grid
 from templearn.simulate import exposure, optics
-from templearn.simulate.potential import SpecimenParams, specimen_potential
+from templearn.simulate.params import FastParams
+from templearn.simulate.potential import specimen_potential
 from templearn.tiltseries import TiltSeries
 
 #: Complex pixels processed per compiled call (tilts × strips × image), bounds memory.
 BATCH_PIXELS = 2**23
 MAX_STRIPS = 32
-
-
-@dataclass(frozen=True)
-class FastParams:
-    """Options of the fast simulator (pixel sizes in Å; None = derived)."""
-
-    pixel_size: float | None = None  # output pixel; default: the sample's voxel size
-    sim_pixel: float | None = None  # image-formation pixel; default: pixel_size / 2
-    thickness: float | None = None  # ice slab (Å); default: the sample's thickness
-    ideal: bool = False
-    damage: bool = True
-    specimen: SpecimenParams = field(default_factory=SpecimenParams)
-    seed: int = 0
 
 
 def _strips(width: float, max_tan: float, lam: float, k_max: float) -> np.ndarray:

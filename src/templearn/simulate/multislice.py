@@ -39,12 +39,13 @@ import yaml
 from templearn import __version__, star
 from templearn.acquisition import Acquisition
 from templearn.binning import fourier_resize
-from templearn.errors import InputError
+from templearn.errors import ExternalToolError, InputError
 from templearn.files import atomic_write_text
 from templearn.geometry import relion_to_matrix, relion_to_rotvec
 from templearn.progress import log
 from templearn.sample import Grid
 from templearn.simulate import parakeet_worker as worker
+from templearn.simulate.params import ParakeetParams
 from templearn.structure import read_structure, structure_stem, write_structure
 from templearn.tiltseries import TiltSeries
 
@@ -52,26 +53,10 @@ from templearn.tiltseries import TiltSeries
 ICE_MARGIN = 200.0
 #: Vacuum kept above and below the outermost atoms (Å).
 Z_CLEARANCE = 10.0
+#: Parakeet's own log, in the working directory.
+LOG = "parakeet.log"
 INTERMEDIATES = (worker.SAMPLE, worker.EXIT_WAVE, worker.OPTICS, worker.IMAGE,
                  worker.IMAGES, worker.HEADER, worker.TIMINGS)
-
-
-@dataclass(frozen=True)
-class ParakeetParams:
-    """Options of the Parakeet backend (lengths in Å)."""
-
-    pixel_size: float | None = None  # output pixel; default: the sample's voxel size
-    sim_pixel: float = 1.25  # requested simulation pixel (made to divide the output pixel)
-    slice_thickness: float = 3.0  # multislice slice thickness, as in the paper
-    thickness: float | None = None  # ice slab; default: the sample's thickness
-    ice: bool = True  # Gaussian-random-field ice model
-    damage: bool = True
-    sensitivity: float = 0.08  # B-factor per e⁻/Å² / 8π² (paper: 0.08; Parakeet: 0.022)
-    margin: int = 20  # simulation margin and padding, pixels of the simulation grid
-    padding: int = 20
-    device: str = "auto"  # auto | cpu | gpu
-    keep_intermediates: bool = False
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,7 +197,10 @@ def _prepare_workdir(workdir: Path, config_text: str) -> None:
 
 
 def run_steps(workdir: Path, n_images: int, params: ParakeetParams) -> None:
-    """Run Parakeet's steps after the last one that finished, in one child process."""
+    """Run Parakeet's steps after the last one that finished, in one child process whose
+    current directory is `workdir` (MULTEM writes its FFTW wisdom there); ExternalToolError
+    naming `workdir/parakeet.log` if it fails."""
+    workdir = workdir.resolve()
     steps = list(worker.STEPS.items())
     done = [i for i, (_, output) in enumerate(steps) if (workdir / output).exists()]
     first = done[-1] + 1 if done else 0
@@ -223,14 +211,17 @@ def run_steps(workdir: Path, n_images: int, params: ParakeetParams) -> None:
     command = [sys.executable, "-m", "templearn.simulate.parakeet_worker", str(workdir),
                *(step for step, _ in steps[first:]), "--seed", str(params.seed),
                "--images", str(n_images), "--device", params.device]
-    with open(workdir / "parakeet.log", "a") as log_file:
+    log_path = workdir / LOG
+    with open(log_path, "a") as log_file:
         log_file.write(f"\n### {' '.join(command)}\n")
         log_file.flush()
-        result = subprocess.run(command, stdout=log_file, check=False,
+        result = subprocess.run(command, stdout=log_file, cwd=workdir, check=False,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if result.returncode != 0:
-        raise RuntimeError(f"Parakeet failed (exit status {result.returncode}); see "
-                           f"{workdir / 'parakeet.log'}")
+        failed = next((step for step, output in steps[first:]
+                       if not (workdir / output).exists()), steps[-1][0])
+        raise ExternalToolError(f"Parakeet failed in its {failed} step (exit status "
+                                f"{result.returncode})", log_path)
 
 
 def check_parakeet() -> None:
@@ -280,8 +271,8 @@ def simulate_parakeet(table: pd.DataFrame, sample: Grid, acq: Acquisition,
     out_shape = tuple(max(1, round(n * sample.voxel_size / pixel)) for n in (ny, nx))
     if raw.shape[1:] != (config["microscope"]["detector"]["ny"],
                          config["microscope"]["detector"]["nx"]):
-        raise RuntimeError(f"Parakeet returned images of shape {raw.shape[1:]}, expected "
-                           "the configured detector")
+        raise ExternalToolError(f"Parakeet returned images of shape {raw.shape[1:]}, not "
+                                "the configured detector's", workdir / LOG)
     # Fourier cropping keeps the mean per pixel; scale so each output pixel holds the
     # electrons of the simulation pixels it covers.
     scale = (pixel / sim_pixel) ** 2

@@ -6,9 +6,10 @@ crash inside MULTEM cannot take templearn down and Parakeet's slow imports are p
 once. Every step reads and writes fixed file names in DIR and renames its output into
 place only when it succeeded, so a killed run resumes at the first unfinished step; the
 global numpy random state Parakeet draws its noise from is seeded before each step.
-Parakeet's own log goes to stdout (the backend keeps it in DIR/parakeet.log); one
-progress line per step and per image goes to stderr; the seconds per step are added to
-DIR/step_seconds.json.
+Parakeet's own log and the traceback of a failed step go to stdout (the backend keeps it
+in DIR/parakeet.log); one progress line per step and per image goes to stderr; the
+seconds per step are added to DIR/step_seconds.json. The worker runs with DIR as its
+current directory, so files that MULTEM writes there (`fftwf_2d.wisdom`) stay in it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=0, help="number of images (progress)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     args = parser.parse_args(argv)
+    args.directory = args.directory.resolve()
+    os.chdir(args.directory)
     timings_path = args.directory / TIMINGS
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     for step in args.steps:
@@ -133,7 +138,13 @@ def main(argv: list[str] | None = None) -> None:
         # Parakeet draws its noise from numpy's legacy global state.
         np.random.seed((args.seed * len(STEPS) + list(STEPS).index(step)) % 2**32)  # noqa: NPY002
         start = time.perf_counter()
-        run_step(step, args.directory, args.device)
+        try:
+            run_step(step, args.directory, args.device)
+        except Exception:  # the traceback belongs in the log (stdout), beside Parakeet's
+            traceback.print_exc(file=sys.stdout)
+            sys.stdout.flush()
+            print(f"simulate (parakeet): {step} failed", file=sys.stderr, flush=True)
+            sys.exit(1)
         timings[step] = round(time.perf_counter() - start, 2)
         with atomic_path(timings_path) as tmp:
             tmp.write_text(json.dumps(timings))

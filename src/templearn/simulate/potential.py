@@ -16,7 +16,6 @@ loss (`exposure.py`). Gold fiducials are balls of gold's mean inner potential.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from templearn import geometry, star
 from templearn.errors import InputError
 from templearn.mrc import Volume
 from templearn.sample import PROTEIN_VOLUME_PER_DA, Grid, to_grid_voxels
+from templearn.simulate.params import SpecimenParams
 
 #: Integrated potential per unit of heavy-atom Z of a biomolecule (V·Å³), see module doc.
 POTENTIAL_PER_Z = 21.0
@@ -42,16 +42,6 @@ PLACEMENT_POINTS = 2_000_000
 def ice_potential(density: float) -> float:
     """Mean inner potential (V) of vitreous ice of `density` g/cm³."""
     return ICE_POTENTIAL_PER_DENSITY * density
-
-
-@dataclass(frozen=True)
-class SpecimenParams:
-    """Ice texture (relative s.d. and correlation length, Å) and gold fiducials."""
-
-    ice_texture: float = 0.1
-    ice_texture_length: float = 10.0
-    fiducials: int = 0
-    fiducial_radius: float = 50.0
 
 
 def potential_grid(sample: Grid, voxel_size: float) -> Grid:

@@ -23,6 +23,7 @@ import numpy as np
 from templearn import star
 from templearn.errors import InputError
 from templearn.mrc import read_mrc
+from templearn.unet.params import SamplingParams
 
 
 @dataclass
@@ -66,18 +67,6 @@ def load_labelled(tomogram: str | os.PathLike[str],
         tomogram=normalise(volume.data), labels=labels.data.astype(np.uint8),
         centres_xyz=targets[list(star.COORDINATES)].to_numpy(float),
         classes=targets[star.CLASS_ID].to_numpy(int), voxel_size=volume.voxel_size)
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Patch size (voxels, multiple of 4), batch size, random shift (voxels), share of
-    background patches, and whether to rotate by 180° about Y."""
-
-    patch: int = 48
-    batch: int = 25
-    shift: int = 13
-    background_fraction: float = 0.1
-    rotate: bool = True
 
 
 def _corner(centre_zyx: np.ndarray, patch: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -19,6 +19,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from templearn.unet.params import LOSSES
+
 EPSILON = 1e-6
 
 
@@ -79,8 +81,6 @@ def pu_kl(logits: jax.Array, labels: jax.Array, prior: float, weight: float = 1.
           + (1.0 - mean_f) * jnp.log((1.0 - mean_f) / (1.0 - expected)))
     return _mean_over(-log_f, positive) + weight * kl
 
-
-LOSSES = ("tversky", "dice", "cross-entropy", "nnpu", "pu-kl")
 
 
 def loss_function(name: str, alpha: float = 0.5, beta: float = 0.5, prior: float = 0.01,

@@ -38,9 +38,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x")
-#: ``UNetConfig.conv`` may also be "auto": "im2col_x" on CPU, "xla" on accelerators.
-CONV_CHOICES = ("auto", *CONV_IMPLS)
+# ``UNetConfig.conv`` may also be "auto": "im2col_x" on CPU, "xla" on accelerators.
+from templearn.unet.params import CONV_CHOICES, CONV_IMPLS
 
 
 @dataclass(frozen=True)

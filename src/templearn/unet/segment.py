@@ -15,34 +15,14 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from templearn.errors import InputError
 from templearn.progress import track
+from templearn.unet.params import TileParams
 
 #: Tomograms whose class sums exceed this many bytes accumulate on disk.
 IN_MEMORY_BYTES = 2**30
-
-
-@dataclass(frozen=True)
-class TileParams:
-    """Tile side (multiple of 4), margin dropped per side, extra overlap, tiles per call."""
-
-    tile: int = 112
-    crop: int = 16
-    overlap: int = 0
-    batch: int = 1
-
-    def validate(self) -> None:
-        if self.tile % 4 or self.tile < 8:
-            raise InputError(f"--tile must be a multiple of 4 and at least 8, got {self.tile}")
-        if self.crop < 0 or self.overlap < 0 or self.tile - 2 * self.crop - self.overlap < 1:
-            raise InputError(f"--crop {self.crop} and --overlap {self.overlap} leave nothing "
-                             f"of a {self.tile}-voxel tile")
-        if self.batch < 1:
-            raise InputError(f"--batch must be at least 1, got {self.batch}")
 
 
 def tile_starts(n: int, params: TileParams) -> np.ndarray:

@@ -23,6 +23,8 @@ from templearn.files import atomic_write_text
 from templearn.unet.model import UNet, UNetConfig
 
 MODEL_JSON = "model.json"
+#: Orbax's marker of a finished checkpoint, and its text without the writer's path.
+COMMIT_MARKER, COMMIT_TEXT = "commit_success.txt", "Checkpoint commit was successful\n"
 NORMALISATION = "z-score of the whole tomogram"
 
 
@@ -60,6 +62,16 @@ def new_model(config: UNetConfig, seed: int) -> UNet:
     return nnx.merge(graph, jax.tree.map(initial, state))
 
 
+def forget_paths(directory: str | os.PathLike[str]) -> None:
+    """Rewrite Orbax's `commit_success.txt` markers under `directory` without the absolute
+    path they name, so that a directory built elsewhere and moved into place (a stage's
+    work directory) records nothing of where it was written. Orbax only checks that the
+    markers exist."""
+    for marker in sorted(Path(directory).rglob(COMMIT_MARKER)):
+        if marker.read_text() != COMMIT_TEXT:
+            atomic_write_text(marker, COMMIT_TEXT)
+
+
 def save_model(directory: str | os.PathLike[str], model: UNet, info: ModelInfo) -> Path:
     """Write weights then `model.json` into `directory` (replacing an older model)."""
     out = Path(directory).absolute()
@@ -68,6 +80,7 @@ def save_model(directory: str | os.PathLike[str], model: UNet, info: ModelInfo) 
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(out / "params", nnx.state(model, nnx.Param), force=True)
         checkpointer.wait_until_finished()
+    forget_paths(out)
     atomic_write_text(out / MODEL_JSON, info.to_json())
     return out
 

@@ -4,7 +4,9 @@ Each epoch runs `steps` jit-compiled updates, then measures the loss and voxel-w
 precision / recall / F1 per class on a fixed set of validation batches, appends a row to
 `training_log.csv`, redraws `training_curves.png` and checkpoints model and optimizer.
 At the end the validation tomograms are segmented, picked and matched to their particles
-(`validation_picks.json`: pick-level precision, recall, F1).
+(`validation_picks.json`: pick-level precision, recall, F1). Within an epoch a line
+reports the first step (which compiles), an estimate of the time left after the second,
+and progress every `log_every_s` seconds.
 A killed training restarts from its last checkpoint and, because batch k depends only on
 (seed, k), continues exactly as if it had not stopped.
 """
@@ -16,7 +18,6 @@ import io
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -33,31 +34,15 @@ from templearn.files import atomic_write_text
 from templearn.progress import log
 from templearn.report.plots import plot_training_curves
 from templearn.sample import CLASS_NAME
-from templearn.unet.data import LabelledTomogram, SamplingParams, check_sizes, sample_batch
+from templearn.unet.data import LabelledTomogram, check_sizes, sample_batch
 from templearn.unet.losses import loss_function
 from templearn.unet.model import UNet, UNetConfig
+from templearn.unet.params import TrainParams
 from templearn.unet.segment import TileParams, predictor, segment
-from templearn.unet.store import ModelInfo, load_model, new_model, save_model
+from templearn.unet.store import ModelInfo, forget_paths, load_model, new_model, save_model
 
 LOG_NAME, CURVES_NAME, CHECKPOINTS, MODEL_DIR, PICK_METRICS = (
     "training_log.csv", "training_curves.png", "checkpoints", "model", "validation_picks.json")
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    """Optimisation and validation settings (DeepFinder defaults where it has them)."""
-
-    epochs: int = 100
-    steps: int = 100  # per epoch
-    learning_rate: float = 1e-4
-    loss: str = "tversky"
-    alpha: float = 0.5
-    beta: float = 0.5
-    prior: float = 0.01  # PU losses: expected share of particle voxels
-    validation_batches: int = 4
-    pick_validation: bool = True  # segment + pick + evaluate the validation tomograms at the end
-    seed: int = 0
-    sampling: SamplingParams = field(default_factory=SamplingParams)
 
 
 def _validation_counts(model: UNet, images: jax.Array, labels: jax.Array, classes: int
@@ -119,6 +104,60 @@ def pick_level_metrics(model: UNet, data: list[LabelledTomogram], class_names: l
     return evaluate_picks(all_picks, pd.concat(targets, ignore_index=True))
 
 
+def duration(seconds: float) -> str:
+    """'45 s', '12 min', '3.5 h', '9.2 days': a rough, readable length of time."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+class StepProgress:
+    """Progress lines within epochs: the first step's time (it includes compiling), an
+    estimate of the remaining time after the next step, then a line every
+    `params.log_every_s` seconds. Steps are timed after the first (compiling) one."""
+
+    def __init__(self, params: TrainParams, start_epoch: int) -> None:
+        self.params = params
+        self.left = (params.epochs - start_epoch) * params.steps
+        self.began = self.last = time.monotonic()
+        self.timed: tuple[float, int] | None = None  # (time, steps left) after the first step
+        self.estimated = False
+
+    def remaining(self, now: float) -> tuple[float, float]:
+        """Seconds per step and the estimated seconds left."""
+        assert self.timed is not None
+        at, left = self.timed
+        per_step = (now - at) / max(left - self.left, 1)
+        return per_step, per_step * self.left
+
+    def step(self, epoch: int, s: int, losses: list[float]) -> None:
+        """Called after each finished step (`losses`: the epoch's losses so far)."""
+        self.left -= 1
+        now = time.monotonic()
+        p, sampling = self.params, self.params.sampling
+        if self.timed is None:
+            self.timed = (now, self.left)
+            self.last = now
+            log(f"train: first step done in {duration(now - self.began)} (includes "
+                f"compiling); {self.left} of {p.epochs * p.steps} steps to go")
+            return
+        per_step, left_s = self.remaining(now)
+        if not self.estimated:
+            self.estimated = True
+            self.last = now
+            log(f"train: {per_step:.3g} s per step of {sampling.batch} × {sampling.patch}³; "
+                f"estimated time left {duration(left_s)} (validation not counted)")
+        elif now - self.last >= p.log_every_s:
+            self.last = now
+            log(f"train: epoch {epoch + 1}/{p.epochs} step {s + 1}/{p.steps} loss "
+                f"{np.mean(losses):.4f}; {per_step:.3g} s per step, about {duration(left_s)} "
+                f"left")
+
+
 def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
           class_names: list[str], config: UNetConfig, params: TrainParams,
           out_dir: str | os.PathLike[str], init: str | os.PathLike[str] | None = None
@@ -165,20 +204,23 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
         restored = manager.restore(start - 1, args=ocp.args.StandardRestore(target))
         nnx.update(model, restored["model"])
         nnx.update(optimizer, restored["optimizer"])
-        log(f"train: resuming after epoch {start} from {out / CHECKPOINTS}")
+        log(f"train: resuming after epoch {start} from its checkpoint")
     rows = _read_log(out / LOG_NAME, start)
     validation = val_data or train_data
     val_batches = [sample_batch(validation, classes, params.sampling, params.seed + 1, k)
                    for k in range(params.validation_batches)]
     info = ModelInfo(config, class_names, voxel, params.sampling.patch)
+    progress = StepProgress(params, start)
     for epoch in range(start, params.epochs):
         began = time.monotonic()
         losses = []
         for s in range(params.steps):
             images, labels = sample_batch(train_data, classes, params.sampling, params.seed,
                                           epoch * params.steps + s)
-            losses.append(train_step(model, optimizer, jnp.asarray(images), jnp.asarray(labels)))
-        train_loss = float(np.mean(jax.device_get(losses)))
+            loss = train_step(model, optimizer, jnp.asarray(images), jnp.asarray(labels))
+            losses.append(float(loss))  # waits for the step: honest timings
+            progress.step(epoch, s, losses)
+        train_loss = float(np.mean(losses))
         val_losses, counts = [], np.zeros((3, classes))
         for images, labels in val_batches:
             loss, c = evaluate(model, jnp.asarray(images), jnp.asarray(labels))
@@ -192,11 +234,13 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
             for metric in ("precision", "recall", "f1"):
                 row[f"val_{metric}_{name}"] = float(scores[metric][k])
         rows.append(row)
+        # Log first, checkpoint last: a resumed run keeps the log's first `epochs done` rows.
+        _write_log(out / LOG_NAME, rows)
+        plot_training_curves(out / CURVES_NAME, rows, class_names)
         manager.save(epoch, args=ocp.args.StandardSave(
             {"model": nnx.state(model, nnx.Param), "optimizer": nnx.state(optimizer)}))
         manager.wait_until_finished()
-        _write_log(out / LOG_NAME, rows)
-        plot_training_curves(out / CURVES_NAME, rows, class_names)
+        forget_paths(out / CHECKPOINTS)
         f1 = ", ".join(f"{n} {row[f'val_f1_{n}']:.3f}" for n in class_names[1:])
         log(f"train: epoch {epoch + 1}/{params.epochs} loss {train_loss:.4f} "
             f"val {row['val_loss']:.4f} voxel F1 {f1} ({row['seconds']:.0f} s)")

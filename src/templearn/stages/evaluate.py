@@ -1,0 +1,113 @@
+"""Stage `evaluate`: picks and ground-truth targets → precision, recall and F1 per class
+(metrics.json) and their precision-recall curves (pr_curve.png)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+
+#: Files in the output directory.
+METRICS, CURVE = "metrics.json", "pr_curve.png"
+#: Thresholds that can be swept (`templearn.evaluate.SWEEPS`).
+SWEEPS = ("size", "score")
+
+
+@dataclass(frozen=True)
+class Inputs(Record):
+    picks: Path = option(help="picks.star (templearn pick).", argument=True)
+    targets: Path = option(help="targets.star (templearn labels) or any particle STAR with "
+                                "rlnCoordinateX/Y/Z and tlClassName.", argument=True)
+    mask: Path | None = option(None, "Mask (MRC, tomogram grid): evaluate only where it is "
+                                     "> 0 (cytosol mask).")
+
+
+@dataclass(frozen=True)
+class Params(StageParams):
+    distance: float = option(10.0, "Match distance (voxels of the tomogram).", positive=True)
+    sweep: str = option("size", "Threshold to sweep, one of: size (cluster size), score.",
+                        choices=SWEEPS)
+    max_thresholds: int = option(200, "At most this many sweep thresholds.", minimum=2)
+
+
+def size_of(path: Path) -> tuple[int, int, int] | None:
+    """Tomogram size (x, y, z) from a STAR file's general block, None if it has none."""
+    import starfile
+
+    from templearn import star
+    from templearn.errors import InputError
+
+    try:
+        blocks = starfile.read(path, always_dict=True)
+    except Exception as exc:  # starfile raises many kinds on malformed files
+        raise InputError(f"not a readable STAR file ({exc})", path) from None
+    general = blocks.get(star.GENERAL_BLOCK)
+    if general is None:
+        return None
+    if isinstance(general, dict):
+        general = {k: [v] for k, v in general.items()}
+    try:
+        return tuple(int(general[c][0]) for c in star.SIZE)  # type: ignore[return-value]
+    except (KeyError, ValueError, TypeError, IndexError):
+        raise InputError(f"data_{star.GENERAL_BLOCK} lacks {', '.join(star.SIZE)}",
+                         path) from None
+
+
+def write(params: Params, inputs: Inputs, out: Path) -> str:
+    """metrics.json (per class: counts, P/R/F1, the sweep) and pr_curve.png."""
+    import json
+
+    from templearn import star
+    from templearn.errors import InputError, about
+    from templearn.evaluate import evaluate_picks
+    from templearn.files import atomic_write_text
+    from templearn.mrc import read_mrc
+    from templearn.progress import log
+    from templearn.report.plots import plot_pr_curves
+    from templearn.stages.mrcgrid import mrc_grid
+
+    picks_table = star.read_star(inputs.picks, required=star.COORDINATES)
+    targets_table = star.read_star(inputs.targets, required=star.COORDINATES)
+    if len(targets_table) == 0:
+        raise InputError("no particles", inputs.targets)
+    shapes = {path: size_of(path) for path in (inputs.picks, inputs.targets)}
+    known = {p: s for p, s in shapes.items() if s is not None}
+    if len(known) == 2 and shapes[inputs.picks] != shapes[inputs.targets]:
+        raise InputError(f"tomogram size {shapes[inputs.picks]} (x, y, z) differs from "
+                         f"{shapes[inputs.targets]} in {inputs.targets}", inputs.picks)
+    mask_map = None
+    if inputs.mask is not None:
+        mask_shape, _ = mrc_grid(inputs.mask)
+        size = next(iter(known.values()), None)
+        if size is not None and mask_shape != size[::-1]:
+            raise InputError(f"shape {mask_shape[::-1]} (x, y, z) differs from the "
+                             f"tomogram size {size}", inputs.mask)
+        mask_map = read_mrc(inputs.mask).data
+    with about(inputs.targets):
+        metrics = evaluate_picks(picks_table, targets_table, params.distance, params.sweep,
+                                 mask_map, params.max_thresholds)
+    metrics.update({"picks": str(inputs.picks), "targets": str(inputs.targets),
+                    "mask": None if inputs.mask is None else str(inputs.mask)})
+    plot_pr_curves(metrics, out / CURVE)
+    atomic_write_text(out / METRICS, json.dumps(metrics, indent=1) + "\n")
+    for name, entry in metrics["classes"].items():
+        cross = entry["f1_at_p_eq_r"]
+        log(f"evaluate: {name}: {entry['n_picks']} picks, {entry['n_true']} true, "
+            f"F1 {entry['f1']:.3f}, best F1 {entry['best_f1']:.3f} "
+            f"({params.sweep} >= {entry['best_threshold']}), F1 at P=R "
+            f"{'n/a' if cross is None else f'{cross:.3f}'}")
+    best = ", ".join(f"{name} F1 {entry['f1']:.3f} (best {entry['best_f1']:.3f})"
+                     for name, entry in metrics["classes"].items())
+    return f"{best or 'no classes'} in {METRICS}"
+
+
+STAGE = Stage(
+    "evaluate", "Match picks to targets one-to-one per class within a distance: precision, "
+    "recall, F1 and a threshold sweep (metrics.json, pr_curve.png).", Params, Inputs, write,
+    packages=("numpy", "scipy", "matplotlib", "starfile"), default_output="evaluation")
+
+
+def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
+    """Evaluate into `out_dir` (committed as a unit); the one-line summary."""
+    return run_stage(STAGE, params, inputs, out_dir)

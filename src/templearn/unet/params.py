@@ -1,0 +1,83 @@
+"""Settings of the U-Net code that the stage layer needs without importing JAX.
+
+The defaults here are the single source of the `train` and `segment` stages' defaults
+(`templearn.stages.train`, `templearn.stages.segment` read them as class attributes), and
+the name tuples are the choices the CLI offers; `model`, `losses`, `data`, `segment` and
+`train` import them from here. Standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from templearn.errors import InputError
+
+#: Convolution implementations (`templearn.unet.model`); "auto" picks one for the backend.
+CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x")
+CONV_CHOICES = ("auto", *CONV_IMPLS)
+#: Loss names (`templearn.unet.losses.loss_function`).
+LOSSES = ("tversky", "dice", "cross-entropy", "nnpu", "pu-kl")
+#: Architecture presets (`templearn.unet.model.PRESETS`).
+PRESET_NAMES = ("deepfinder", "cpu-small")
+
+S = TypeVar("S")
+
+
+def from_fields(cls: type[S], source: Any, **values: Any) -> S:
+    """The settings dataclass `cls` from the same-named attributes of `source` (a stage's
+    Params) plus `values`; fields `source` lacks keep `cls`'s defaults."""
+    given = {f.name: getattr(source, f.name) for f in dataclasses.fields(cls)  # type: ignore
+             if f.name not in values and hasattr(source, f.name)}
+    return cls(**given, **values)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Patch size (voxels, multiple of 4), batch size, random shift (voxels), share of
+    background patches, and whether to rotate by 180° about Y."""
+
+    patch: int = 48
+    batch: int = 25
+    shift: int = 13
+    background_fraction: float = 0.1
+    rotate: bool = True
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Optimisation and validation settings (DeepFinder defaults where it has them)."""
+
+    epochs: int = 100
+    steps: int = 100  # per epoch
+    learning_rate: float = 1e-4
+    loss: str = "tversky"
+    alpha: float = 0.5
+    beta: float = 0.5
+    prior: float = 0.01  # PU losses: expected share of particle voxels
+    validation_batches: int = 4
+    pick_validation: bool = True  # segment + pick + evaluate the validation tomograms at the end
+    seed: int = 0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    #: Seconds between progress lines within an epoch (the first estimate comes earlier).
+    log_every_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """Tile side (multiple of 4), margin dropped per side, extra overlap, tiles per call."""
+
+    tile: int = 112
+    crop: int = 16
+    overlap: int = 0
+    batch: int = 1
+
+    def validate(self) -> None:
+        if self.tile % 4 or self.tile < 8:
+            raise InputError(f"--tile must be a multiple of 4 and at least 8, got {self.tile}")
+        if self.crop < 0 or self.overlap < 0 or self.tile - 2 * self.crop - self.overlap < 1:
+            raise InputError(f"--crop {self.crop} and --overlap {self.overlap} leave nothing "
+                             f"of a {self.tile}-voxel tile")
+        if self.batch < 1:
+            raise InputError(f"--batch must be at least 1, got {self.batch}")
