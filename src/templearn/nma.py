@@ -146,8 +146,9 @@ def lowest_modes(hessian: sp.csc_matrix, n_modes: int) -> tuple[np.ndarray, np.n
                                                 subset_by_index=(0, n_wanted - 1))
         else:
             sigma = -1e-5 * scale
+            start = np.random.default_rng(0).standard_normal(dof)  # reproducible to the bit
             values, vectors = spla.eigsh(hessian, k=n_wanted, sigma=sigma, which="LM",
-                                         OPinv=_shifted_inverse(hessian, sigma))
+                                         OPinv=_shifted_inverse(hessian, sigma), v0=start)
             order = np.argsort(values)
             values, vectors = values[order], vectors[:, order]
         nonzero = values > zero_tol

@@ -104,7 +104,7 @@ class Experiment(Record):
     def stage_params(self, stage: str, **fixed: Any) -> Any:
         """The Params of `stage` from its section, with `fixed` values set by the runner."""
         module = importlib.import_module(f"templearn.stages.{stage}")
-        return module.Params.from_mapping({**getattr(self, stage), **fixed}, where=stage)
+        return module.STAGE.params.from_mapping({**getattr(self, stage), **fixed}, where=stage)
 
     def target_settings(self) -> dict[str, Target]:
         if not self.targets:
@@ -142,7 +142,7 @@ class Experiment(Record):
             raise InputError(f"acquisitions.{sorted(unknown)[0]}: unknown key (known: train, "
                              "test)")
         for kind in ("train", "test"):
-            importlib.import_module("templearn.stages.randomize").Params.from_mapping(
+            importlib.import_module("templearn.stages.randomize").STAGE.params.from_mapping(
                 self.acquisitions.get(kind, {}), where=f"acquisitions.{kind}")
         for stage in STAGE_SECTIONS:
             self.stage_params(stage)

@@ -131,7 +131,7 @@ class GraphBuilder:
 
     def inputs(self, stage: str, **values: Any) -> Callable[[], Record]:
         """Deferred Inputs of `stage` (values may be callables evaluated at run time)."""
-        cls = importlib.import_module(f"templearn.stages.{stage}").Inputs
+        cls = importlib.import_module(f"templearn.stages.{stage}").STAGE.inputs
 
         def make() -> Record:
             return cls(**{k: v() if callable(v) else v for k, v in values.items()})
@@ -235,7 +235,7 @@ class GraphBuilder:
 
 def _params(stage: str, section: dict[str, Any], where: str) -> StageParams:
     module = importlib.import_module(f"templearn.stages.{stage}")
-    return module.Params.from_mapping(section, where=f"{where}.{stage}")
+    return module.STAGE.params.from_mapping(section, where=f"{where}.{stage}")
 
 
 def _table_rows(experiment: Experiment, kind: str) -> int:
