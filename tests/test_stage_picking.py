@@ -211,6 +211,31 @@ def test_pick_peaks_on_an_all_background_label_map(tmp_path, capsys):
     assert record["result"].startswith("2 picks") and record["inputs"]["scores"] == []
 
 
+def test_validated_min_size_drops_clusters_smaller_than_the_validation_threshold(
+        tmp_path, capsys):
+    """A big and a small blob; picking.json (from the model's validation tomograms) says
+    clusters under 50 voxels are noise: only the big one stays, and only when asked."""
+    labels = np.zeros((20, 40, 40), np.uint8)
+    labels[5:10, 5:10, 5:10] = 1  # 125 voxels
+    labels[12:14, 30:32, 30:32] = 1  # 8 voxels
+    seg = tmp_path / "seg"
+    write_mrc(seg / "labels.mrc", Volume(labels, VOXEL))
+    (seg / "classes.json").write_text(json.dumps({"0": "background", "1": "ribosome"}))
+    common = ("pick", str(seg / "labels.mrc"), "--method", "components", "--radius", "3")
+    status, err = main(*common, "-o", str(tmp_path / "all"), capsys=capsys)
+    assert status == 0, err
+    assert len(star.read_star(tmp_path / "all" / "picks.star")) == 2
+    status, err = main(*common, "--validated-min-size", "-o", str(tmp_path / "v"),
+                       capsys=capsys)
+    one_line_error(status, err, "picking.json", "--validated-min-size")
+    (seg / "picking.json").write_text(json.dumps({"min_size": {"ribosome": 50}}))
+    status, err = main(*common, "--validated-min-size", "-o", str(tmp_path / "v"),
+                       capsys=capsys)
+    assert status == 0, err
+    kept = star.read_star(tmp_path / "v" / "picks.star")
+    assert len(kept) == 1 and int(kept[star.CLUSTER_SIZE].iloc[0]) == 125
+
+
 # --- the whole chain, and a killed training -------------------------------------------
 
 @pytest.mark.slow

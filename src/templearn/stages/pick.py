@@ -42,6 +42,10 @@ class Params(StageParams):
     sigma: float = option(1.0, "peaks: Gaussian σ (voxels) smoothing the scores.", minimum=0)
     name: str | None = option(None, "Tomogram name in picks.star (default: the label map's "
                                     "folder).")
+    validated_min_size: bool = option(
+        False, "Drop clusters smaller than the size that gave the best F1 on the training's "
+               "validation tomograms (picking.json beside LABELS, written by segment from "
+               "the model): a threshold never tuned on the tomogram picked.")
 
     def check(self) -> None:
         from templearn.errors import InputError
@@ -161,6 +165,36 @@ def score_files(specs: tuple[str, ...], names: dict[int, str]) -> list[tuple[str
     return sorted(found.items())
 
 
+#: Picking defaults learned on the validation tomograms (written by segment).
+DEFAULTS = "picking.json"
+
+
+def validated_min_sizes(path: Path) -> dict[str, int]:
+    """Class name → smallest cluster size worth keeping, from a segmentation's picking.json."""
+    import json
+
+    from templearn.errors import InputError
+
+    if not path.is_file():
+        raise InputError("no picking.json beside the label map (the model has no validation "
+                         "picking; train with validation tomograms, or drop "
+                         "--validated-min-size)", path)
+    try:
+        sizes = json.loads(path.read_text())["min_size"]
+        return {str(k): int(v) for k, v in sizes.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"expected {{\"min_size\": {{CLASS: SIZE}}}} ({exc})", path) from None
+
+
+def drop_small_clusters(picks: Any, min_sizes: dict[str, int]) -> Any:
+    """The picks whose cluster is at least its class's size (classes not listed are kept)."""
+    from templearn import star
+    from templearn.sample import CLASS_NAME
+
+    floor = picks[CLASS_NAME].astype(str).map(min_sizes).fillna(0)
+    return picks[picks[star.CLUSTER_SIZE] >= floor].reset_index(drop=True)
+
+
 def write(params: Params, inputs: Inputs, out: Path) -> str:
     """picks.star: a general block (tomogram size, voxel size) and the picks per class."""
     from templearn.errors import InputError
@@ -168,6 +202,8 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     labels_path = inputs.labels
     shape, _ = mrc_grid(labels_path)
+    min_sizes = (validated_min_sizes(labels_path.parent / DEFAULTS)
+                 if params.validated_min_size else None)
     if inputs.mask is not None:
         same_grid(inputs.mask, shape, "the label map")
     classes_path = inputs.classes or labels_path.parent / "classes.json"
@@ -206,6 +242,8 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         max_size=params.max_size, threshold=params.threshold, mask=mask_map, bin2=params.bin2,
         max_picks=params.max_picks, sigma=params.sigma, class_names=names,
         tomo_name=tomo_name)
+    if min_sizes is not None:
+        picks = drop_small_clusters(picks, min_sizes)
     star.write_star(out / PICKS, {
         star.GENERAL_BLOCK: star.general_table(label_map.shape, volume.voxel_size),
         star.PARTICLES_BLOCK: picks})

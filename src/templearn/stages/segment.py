@@ -53,6 +53,10 @@ def check_model_dir(model: Path) -> None:
         raise InputError("not a templearn model (no model.json)", model)
 
 
+#: The model's picking defaults (from its validation tomograms), copied beside the scores.
+PICKING_DEFAULTS = "picking.json"
+
+
 def write(params: Params, inputs: Inputs, out: Path) -> str:
     """scores_<class>.mrc for each class but the background, labels.mrc and classes.json."""
     import json
@@ -90,6 +94,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     write_mrc(out / LABELS, Volume(labels, volume.voxel_size, volume.origin))
     atomic_write_text(out / CLASSES, json.dumps(
         {str(k): name for k, name in enumerate(info.class_names)}, indent=1))
+    defaults = inputs.model / PICKING_DEFAULTS
+    if defaults.is_file():  # validation-derived picking defaults travel with the scores
+        atomic_write_text(out / PICKING_DEFAULTS, defaults.read_text())
     counts = ", ".join(f"{n} {int((labels == k).sum())}" for k, n in
                        enumerate(info.class_names) if k > 0)
     return (f"{volume.data.shape[::-1]} voxels labelled ({counts}) in {LABELS}, score maps "

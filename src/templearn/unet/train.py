@@ -41,6 +41,8 @@ from templearn.unet.params import TrainParams
 from templearn.unet.segment import TileParams, predictor, segment
 from templearn.unet.store import ModelInfo, forget_paths, load_model, new_model, save_model
 
+#: Picking defaults learned on the validation tomograms, kept inside the model directory.
+PICKING_DEFAULTS = "picking.json"
 LOG_NAME, CURVES_NAME, CHECKPOINTS, MODEL_DIR, PICK_METRICS = (
     "training_log.csv", "training_curves.png", "checkpoints", "model", "validation_picks.json")
 
@@ -102,6 +104,16 @@ def pick_level_metrics(model: UNet, data: list[LabelledTomogram], class_names: l
         columns=[star.TOMO_NAME, *star.COORDINATES, star.CLASS_ID, CLASS_NAME,
                  star.CLUSTER_SIZE])
     return evaluate_picks(all_picks, pd.concat(targets, ignore_index=True))
+
+
+def picking_defaults(metrics: dict) -> dict:
+    """What validation picking teaches about picking with this model: per class, the
+    smallest cluster size worth keeping (the size threshold of the best validation F1).
+    Stored with the model, so no threshold is ever tuned on the tomograms picked."""
+    return {"source": "validation tomograms, connected components, sweep over cluster size",
+            "min_size": {name: int(entry["best_threshold"])
+                         for name, entry in metrics["classes"].items()
+                         if entry.get("best_threshold") is not None}}
 
 
 def duration(seconds: float) -> str:
@@ -250,6 +262,8 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
         tiles = TileParams(tile=max(64, params.sampling.patch), crop=8)
         metrics = pick_level_metrics(model, val_data, class_names, tiles)
         atomic_write_text(out / PICK_METRICS, json.dumps(metrics, indent=1))
+        atomic_write_text(out / MODEL_DIR / PICKING_DEFAULTS, json.dumps(
+            picking_defaults(metrics), indent=1))
         summary = ", ".join(f"{n} best F1 {c['best_f1']:.3f}, F1 at P=R {c['f1_at_p_eq_r']}"
                             for n, c in metrics["classes"].items())
         log(f"train: validation picks: {summary}")
