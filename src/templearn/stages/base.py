@@ -228,6 +228,10 @@ class Stage:
     resumable: bool = False
     default_output: str = ""
 
+    def run(self, params: StageParams, inputs: Record, out_dir: str | os.PathLike[str]) -> str:
+        """Run the stage into `out_dir` (committed as a unit); the one-line summary."""
+        return run_stage(self, params, inputs, out_dir)
+
 
 def fingerprint(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
     """SHA-256 of a stage's name, parameters and the contents of its input files."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: The RMSD and amplitude table in the output directory.
 TABLE = "rmsd.csv"
@@ -76,6 +76,5 @@ STAGE = Stage(
     packages=("numpy", "pandas", "gemmi"), default_output="conformers")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Write the conformers into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

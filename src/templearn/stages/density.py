@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,5 @@ STAGE = Stage(
     Params, Inputs, write, packages=("numpy", "gemmi", "mrcfile"), default_output="maps")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Compute the maps into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

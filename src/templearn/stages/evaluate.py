@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: Files in the output directory.
 METRICS, CURVE = "metrics.json", "pr_curve.png"
@@ -108,6 +108,5 @@ STAGE = Stage(
     packages=("numpy", "scipy", "matplotlib", "starfile"), default_output="evaluation")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Evaluate into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from templearn.errors import InputError
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: The stage's files in the output directory.
 LABELS, TARGETS = "labels.mrc", "targets.star"
@@ -175,6 +175,5 @@ STAGE = Stage(
     packages=("numpy", "scipy", "pandas", "mrcfile", "starfile"), default_output="labels")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Write the labels into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

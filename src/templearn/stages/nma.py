@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: The modes file in the output directory (the input contract of `deform`).
 MODES = "modes.npz"
@@ -52,6 +52,5 @@ STAGE = Stage(
     packages=("prody", "numpy", "scipy", "gemmi"), default_output="nma")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Compute the modes into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

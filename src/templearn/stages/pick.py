@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: The picks table in the output directory (the input contract of `evaluate`).
 PICKS = "picks.star"
@@ -258,6 +258,5 @@ STAGE = Stage(
     packages=("numpy", "scipy", "scikit-learn", "mrcfile", "starfile"), default_output="picks")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Pick into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from templearn.errors import InputError
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: The model's name in the output directory, without its suffix (.pdb, or .cif beyond
 #: the PDB format's limits).
@@ -62,6 +62,5 @@ STAGE = Stage(
     default_output="pseudoatoms")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Write the model into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import NoInputs, Stage, StageParams, option, run_stage
+from templearn.stages.base import NoInputs, Stage, StageParams, option
 
 #: The table's file name in the output directory.
 TABLE = "acquisitions.tsv"
@@ -81,6 +81,5 @@ STAGE = Stage("randomize", "Acquisition settings: the paper's grid or random dra
               packages=("numpy",), default_output="acquisitions")
 
 
-def run(params: Params, inputs: NoInputs, out_dir: str | Path) -> str:
-    """Write the table into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from templearn.errors import InputError
 from templearn.reconstruct.params import ANTIALIAS, BACKENDS, METHODS, ReconstructParams
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 #: The defaults the options below show and use.
 _DEFAULT = ReconstructParams()
@@ -87,6 +87,5 @@ STAGE = Stage(
     default_output="reconstruct")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Reconstruct into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.unet.params import TileParams, from_fields
 
 #: Files in the output directory: SCORES.format(name) per class, LABELS, CLASSES.
@@ -110,6 +110,5 @@ STAGE = Stage(
     default_output="segmentation")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Segment into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

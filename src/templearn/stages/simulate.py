@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from templearn.simulate.params import FastParams, ParakeetParams, SpecimenParams
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -175,6 +175,5 @@ STAGE = Stage(
     resumable=True, default_output="tiltseries")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Simulate into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

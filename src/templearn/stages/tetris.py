@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from templearn.errors import InputError
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.tetris.params import DEFAULT_BAND, MASK_MODES, SEARCHES, TetrisParams
 
 #: The packer's defaults, which the options below show and use.
@@ -139,6 +139,5 @@ STAGE = Stage(
     default_output="sample")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Pack a sample into `out_dir` (committed as a unit); the one-line summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from templearn.stages.base import Record, Stage, StageParams, option, run_stage
+from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.unet.params import (
     CONV_CHOICES,
     LOSSES,
@@ -245,6 +245,5 @@ STAGE = Stage(
     resumable=True, default_output="training")
 
 
-def run(params: Params, inputs: Inputs, out_dir: str | Path) -> str:
-    """Train into `out_dir` (committed as a unit; resumes a killed run); the summary."""
-    return run_stage(STAGE, params, inputs, out_dir)
+#: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
+run = STAGE.run
