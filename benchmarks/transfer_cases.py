@@ -1,0 +1,107 @@
+"""Make (once) the Parakeet test tomograms of the transfer benchmark, cached outside the
+repository, and a params layer that picks them with `templearn run`.
+
+Cases (70S ribosomes, PDB 4V5D as deposited, among distractors at 1:5, 64×64×32 voxels at
+16 Å, Parakeet + MULTEM at ≈1.23 Å, binned to 16 Å, ±60° in 6° steps):
+  defocus   −3 µm, 100 e⁻/Å²          vpp   phase plate, −0.5 µm, 100 e⁻/Å²
+Distractor split (written down once): the test samples use only the shared distractors
+that are NOT bundled with templearn (`src/templearn/data/structures/distractors`), so no
+distractor of a test tomogram is ever used in training, which uses the bundled ones.
+
+Each case costs about an hour of one CPU core (the exit wave); cases run in parallel
+(`--jobs`), and a killed run resumes (Parakeet steps and finished stages are kept).
+
+    python benchmarks/transfer_cases.py [--cache DIR] [--cases defocus vpp] [--jobs 2]
+    templearn run params/ribosome.yaml DIR/transfer-tomograms.yaml -o runs/transfer
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from templearn import data
+from templearn.acquisition import Acquisition, write_acquisitions
+from templearn.stages import density, labels, reconstruct, simulate, tetris
+from templearn.stages.base import recorded_fingerprint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures" / "distractors"
+CASES = {
+    "defocus": Acquisition(name="defocus", defocus_um=-3.0, dose_total=100.0, tilt_min=-60,
+                           tilt_max=60, tilt_step=6.0),
+    "vpp": Acquisition(name="vpp", defocus_um=-0.5, phase_plate=True, dose_total=100.0,
+                       tilt_min=-60, tilt_max=60, tilt_step=6.0),
+}
+SEEDS = {"defocus": 9001, "vpp": 9002}
+
+
+def held_out_distractors() -> list[Path]:
+    """Shared distractors whose PDB ID is not among the bundled (training) ones."""
+    bundled = {p.name.split(".")[0].removesuffix("_centered") for p in
+               data.distractor_structures()}
+    files = sorted(SHARED.glob("*.pdb"))
+    if not files:
+        raise SystemExit(f"no shared distractors in {SHARED}")
+    return [p for p in files if p.stem.removesuffix("_centered") not in bundled]
+
+
+def once(stage, params, inputs, out: Path) -> None:
+    """Run a stage unless its folder already holds this exact run."""
+    from templearn.stages.base import fingerprint
+
+    key = fingerprint(stage.STAGE.name, params.record(), inputs.record())
+    if recorded_fingerprint(out, stage.STAGE.name) != key:
+        stage.run(params, inputs, out)
+
+
+def prepare(cache: Path) -> None:
+    """Maps of the target and the held-out distractors, and the acquisition table."""
+    once(density, density.Params(), density.Inputs((data.target_structure(),)),
+         cache / "maps" / "ribosome")
+    once(density, density.Params(), density.Inputs(tuple(held_out_distractors())),
+         cache / "maps" / "distractors")
+    write_acquisitions(cache / "acquisitions.tsv", list(CASES.values()))
+
+
+def make_case(cache: Path, name: str) -> dict:
+    """sample → Parakeet tilt series → tomogram → labels for one case."""
+    base = cache / name
+    once(tetris, tetris.Params(name=f"parakeet-{name}", shape=(64, 64, 32), ratio=(1, 5),
+                               seed=SEEDS[name]),
+         tetris.Inputs(template={"ribosome": cache / "maps" / "ribosome"},
+                       distractors=(cache / "maps" / "distractors",)), base / "sample")
+    molecules = base / "sample" / "molecules.star"
+    once(simulate, simulate.Params(row=name, backend="parakeet", seed=SEEDS[name]),
+         simulate.Inputs(molecules=molecules, acquisitions=cache / "acquisitions.tsv"),
+         base / "tilt")
+    once(reconstruct, reconstruct.Params(),
+         reconstruct.Inputs(tilt_series=base / "tilt" / "tiltseries.mrc"), base / "tomo")
+    once(labels, labels.Params(name=f"parakeet-{name}"),
+         labels.Inputs(molecules=molecules, like=base / "tomo" / "tomogram.mrc"),
+         base / "labels")
+    return {"name": f"parakeet-{name}", "tomogram": str(base / "tomo" / "tomogram.mrc"),
+            "targets": str(base / "labels" / "targets.star")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
+        "TEMPLEARN_CACHE", Path.home() / ".cache" / "templearn")) / "transfer")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    cache = args.cache.resolve()
+    prepare(cache)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        tomograms = list(pool.map(make_case, [cache] * len(args.cases), args.cases))
+    layer = cache / "transfer-tomograms.yaml"
+    layer.write_text(yaml.safe_dump({"tomograms": tomograms}, sort_keys=False))
+    print(f"transfer cases ready: {layer}")
+
+
+if __name__ == "__main__":
+    main()
