@@ -104,3 +104,17 @@ def test_optional_columns_take_defaults_and_a_directory_is_refused(tmp_path):
     assert row.voltage_kv == Acquisition().voltage_kv and not row.phase_plate
     with pytest.raises(InputError, match=r"give the acquisitions\.tsv in it"):
         read_acquisitions(tmp_path)
+
+
+def test_contrast_scale_draws_are_log_uniform_and_off_by_default():
+    from templearn.acquisition import Ranges, random_acquisitions
+
+    plain = random_acquisitions(20, 4)
+    assert all(a.contrast_scale == 1.0 for a in plain)
+    drawn = random_acquisitions(400, 4, Ranges(contrast_scale=(0.1, 1.0)))
+    scales = np.array([a.contrast_scale for a in drawn])
+    assert scales.min() >= 0.1 and scales.max() <= 1.0
+    # log-uniform: the median sits near the geometric mean, not the arithmetic one
+    assert abs(np.median(scales) - np.sqrt(0.1)) < 0.05
+    # the other fields of the first row are drawn as without the randomisation
+    assert drawn[0].defocus_um == plain[0].defocus_um

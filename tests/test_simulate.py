@@ -182,3 +182,25 @@ def test_stage_params_build_the_backends_params_from_one_set_of_defaults():
     assert params.fast().specimen == SpecimenParams(ice_texture=0.0, fiducials=2)
     assert params.fast().sim_pixel == params.parakeet().sim_pixel == 2.0
     assert not params.parakeet().ice
+
+
+def test_contrast_scale_scales_the_molecules_but_not_the_ice(rng):
+    """Domain randomisation of particle contrast: the molecules' net potential is scaled,
+    the ice texture around them is not."""
+    from templearn.simulate.potential import specimen_potential
+
+    voxel = 16.0
+    sample = Grid((8, 16, 16), voxel)
+    data = np.zeros((5, 5, 5), np.float32)
+    data[1:4, 1:4, 1:4] = 400.0
+    maps = {"m": Volume(data, voxel)}
+    table = molecules_table([[128.0, 128.0, 64.0]], mass=1e4)
+    flat = SpecimenParams(ice_texture=0.0)
+    full, _, _ = specimen_potential(table, sample, maps, 0.93, flat, rng)
+    weak, _, _ = specimen_potential(table, sample, maps, 0.93, flat, rng, contrast_scale=0.25)
+    np.testing.assert_allclose(weak, 0.25 * full, rtol=1e-6)
+    textured = SpecimenParams(ice_texture=0.1)
+    ice_only = [specimen_potential(table, sample, maps, 0.93, textured,
+                                   np.random.default_rng(3), contrast_scale=c)[0]
+                - c * full for c in (1.0, 0.25)]
+    np.testing.assert_allclose(ice_only[0], ice_only[1], atol=1e-4)

@@ -48,6 +48,9 @@ class Acquisition:
     illumination_mrad: float = 0.02  # beam semi-angle (spatial coherence)
     dqe: float = 0.8  # detector quantum efficiency at low frequency
     detector_pixel: float = 1.0  # physical detector pixel at the specimen, Å (MTF)
+    #: Fast backend only: the molecules' potential against the ice is multiplied by this, for
+    #: particles weaker against the noise than their maps imply (domain randomisation).
+    contrast_scale: float = 1.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -59,6 +62,7 @@ class Acquisition:
             "ice_density": self.ice_density > 0, "energy_spread_ev": self.energy_spread_ev >= 0,
             "illumination_mrad": self.illumination_mrad >= 0, "dqe": 0 < self.dqe <= 1,
             "detector_pixel": self.detector_pixel > 0, "astigmatism_um": self.astigmatism_um >= 0,
+            "contrast_scale": self.contrast_scale > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -137,12 +141,15 @@ class Ranges:
     ice_density: tuple[float, float] = (0.9, 1.1)
     astigmatism_um: tuple[float, float] = (0.0, 0.1)
     tilt_jitter_deg: tuple[float, float] = (0.0, 0.3)
+    contrast_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform; (1, 1): off
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, tuple) and value[0] > value[1]:
                 raise InputError(f"range {f.name}: low {value[0]} > high {value[1]}")
+        if self.contrast_scale[0] <= 0:
+            raise InputError(f"contrast scale must be positive, got {self.contrast_scale[0]}")
         if not 0 <= self.vpp_fraction <= 1:
             raise InputError(f"vpp fraction must be in [0, 1], got {self.vpp_fraction}")
 
@@ -164,8 +171,18 @@ def random_acquisitions(n: int, seed: int, ranges: Ranges = Ranges(),
             ice_density=round(rng.uniform(*ranges.ice_density), 3),
             astigmatism_um=round(rng.uniform(*ranges.astigmatism_um), 4),
             astigmatism_angle_deg=round(rng.uniform(0.0, 180.0), 1),
-            tilt_jitter_deg=round(rng.uniform(*ranges.tilt_jitter_deg), 3)))
+            tilt_jitter_deg=round(rng.uniform(*ranges.tilt_jitter_deg), 3),
+            contrast_scale=_log_uniform(rng, ranges.contrast_scale)))
     return rows
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """A draw uniform in log between the bounds (no draw at all when they are equal, so
+    tables without this randomisation stay as they were)."""
+    low, high = bounds
+    if low == high:
+        return low
+    return round(float(np.exp(rng.uniform(np.log(low), np.log(high)))), 4)
 
 
 def write_acquisitions(path: str | os.PathLike[str], rows: list[Acquisition]) -> Path:

@@ -177,7 +177,7 @@ def simulate_fast(table: pd.DataFrame, sample: Grid, maps: dict[str, Volume],
     thickness = params.thickness or sample.shape_zyx[0] * sample.voxel_size
     rng = np.random.default_rng(params.seed)
     volume, grid, beads = specimen_potential(table, sample, maps, acq.ice_density,
-                                             params.specimen, rng)
+                                             params.specimen, rng, acq.contrast_scale)
     if params.ideal:
         nominal = np.arange(-90.0, 90.0, acq.tilt_step)
         angles = nominal

@@ -164,18 +164,22 @@ def add_balls(volume: np.ndarray, grid: Grid, centres_xyz: np.ndarray, radius: f
 
 def specimen_potential(table: pd.DataFrame, sample: Grid, maps: dict[str, Volume],
                        ice_density: float, params: SpecimenParams,
-                       rng: np.random.Generator) -> tuple[np.ndarray, Grid, np.ndarray]:
+                       rng: np.random.Generator, contrast_scale: float = 1.0,
+                       ) -> tuple[np.ndarray, Grid, np.ndarray]:
     """Net potential (V, `[z, y, x]`) of the sample over uniform ice, its grid, and the
-    gold fiducial centres (x y z, Å from the sample corner)."""
+    gold fiducial centres (x y z, Å from the sample corner). The molecules' net potential
+    is multiplied by `contrast_scale` (domain randomisation of particle contrast)."""
     voxel = next(iter(maps.values())).voxel_size
     grid = potential_grid(sample, voxel)
     volume = place_molecules(table, sample, molecule_potentials(table, maps, ice_density),
                              grid)
+    mip_ice = ice_potential(ice_density)
+    occupied = np.clip(volume / (PROTEIN_POTENTIAL - mip_ice), 0.0, 1.0)
+    if contrast_scale != 1.0:
+        volume *= contrast_scale
     if params.ice_texture > 0:
-        mip_ice = ice_potential(ice_density)
         texture = ice_texture(grid.shape_zyx, voxel, params.ice_texture * mip_ice,
                               params.ice_texture_length, rng)
-        occupied = np.clip(volume / (PROTEIN_POTENTIAL - mip_ice), 0.0, 1.0)
         volume += texture * (1.0 - occupied)
     beads = fiducial_positions(grid, params.fiducials, params.fiducial_radius, rng)
     add_balls(volume, grid, beads, params.fiducial_radius,

@@ -35,6 +35,11 @@ class Params(StageParams):
     astigmatism: tuple[float, float] = option((0.0, 0.1), "Astigmatism range, µm.", minimum=0)
     tilt_jitter: tuple[float, float] = option((0.0, 0.3), "Range of tilt-angle error s.d., "
                                                           "degrees.", minimum=0)
+    contrast_scale: tuple[float, float] = option(
+        (1.0, 1.0), "Range of the molecules' contrast scale, drawn log-uniformly (fast "
+                    "backend: the molecules' potential against the ice is multiplied by it, "
+                    "for particles weaker against the noise than their maps imply; 1,1: off).",
+        positive=True)
     voltage: float = option(300.0, "Acceleration voltage, kV (all rows).", positive=True)
     cs: float = option(2.7, "Spherical aberration, mm (all rows).", minimum=0)
 
@@ -44,7 +49,7 @@ class Params(StageParams):
         if self.vpp_fraction > 1:
             raise InputError(f"--vpp-fraction must be at most 1, got {self.vpp_fraction}")
         for name in ("defocus_vpp", "defocus", "dose", "tilt_max", "tilt_step", "ice_density",
-                     "astigmatism", "tilt_jitter"):
+                     "astigmatism", "tilt_jitter", "contrast_scale"):
             low, high = getattr(self, name)
             if low > high:
                 raise InputError(f"--{name.replace('_', '-')}: low {low} > high {high}")
@@ -70,7 +75,8 @@ def write(params: Params, inputs: NoInputs, out: Path) -> str:
             vpp_fraction=params.vpp_fraction, defocus_vpp_um=params.defocus_vpp,
             defocus_um=params.defocus, dose_total=params.dose, tilt_max=params.tilt_max,
             tilt_step=params.tilt_step, ice_density=params.ice_density,
-            astigmatism_um=params.astigmatism, tilt_jitter_deg=params.tilt_jitter)
+            astigmatism_um=params.astigmatism, tilt_jitter_deg=params.tilt_jitter,
+            contrast_scale=params.contrast_scale)
         rows = random_acquisitions(params.n, params.seed, ranges, base)
     write_acquisitions(out / TABLE, rows)
     return f"{len(rows)} acquisitions in {TABLE}"
