@@ -38,7 +38,8 @@ def test_unknown_keys_and_bad_values_name_the_key(tmp_path):
         "samples: {train: 0}": "must be at least 1",
         "colour: blue": "colour: unknown key",
         "acquisitions: {train: {dose: [150, 75]}}": "low 150.0 > high 75.0",
-        "targets: {thing: {flexible: false}}": "targets.thing: give either structure or map",
+        "targets: {thing: {structure: null}}": "targets.thing: give either structure or map",
+        "acquisitions: {val: {n: 3}}": "acquisitions.val: unknown key",
     }
     for text, message in cases.items():
         layer = write(tmp_path / "b.yaml", text)

@@ -34,9 +34,12 @@ def cli_type(f: dataclasses.Field, hint: Any) -> Any:
 
 def cli_default(f: dataclasses.Field) -> Any:
     """A field's default as the CLI shows it (lists joined by commas)."""
-    if f.default is dataclasses.MISSING:
+    if f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    elif f.default is dataclasses.MISSING:
         return ...
-    value = f.default
+    else:
+        value = f.default
     if f.metadata.get("repeat"):
         if isinstance(value, dict):
             return [f"{k}={v}" for k, v in value.items()]
