@@ -66,9 +66,9 @@ def test_from_mapping_converts_and_names_bad_keys():
     assert params == Params(count=3, mode="b", size=(4, 5))
     for data, message in (({"cout": 1}, "toy.cout: unknown key"),
                           ({"count": "many"}, "toy.count expects an integer"),
-                          ({"count": 0}, "--count must be at least 1"),
-                          ({"mode": "c"}, "--mode must be one of a, b"),
-                          ({"size": [1, 0]}, "--size must be positive"),
+                          ({"count": 0}, "toy.count must be at least 1"),
+                          ({"mode": "c"}, "toy.mode must be one of a, b"),
+                          ({"size": [1, 0]}, "toy.size must be positive"),
                           ({"size": [1, 2, 3]}, "toy.size expects 2 values"),
                           ({"count": True}, "toy.count expects an integer")):
         with pytest.raises(InputError, match=message):

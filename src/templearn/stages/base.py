@@ -170,26 +170,14 @@ class Record:
             made = cls(**values)
         except TypeError as exc:
             raise InputError(f"{where or cls.__name__}: {exc}") from None
-        if isinstance(made, StageParams):
-            made.validate()
-        return made
+        return made.validate(where or None)
 
-    def record(self) -> dict[str, Any]:
-        """The fields as plain data, in declaration order."""
-        return {f.name: plain(getattr(self, f.name))
-                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class StageParams(Record):
-    """Base of every stage's options. Subclasses add fields made with `option` and may
-    override `check` for rules that involve several fields."""
-
-    def validate(self: P) -> P:
-        """Check every field against its `choices`/`minimum`/`positive`, then `check`."""
+    def validate(self: P, where: str | None = None) -> P:
+        """Check every field against its `choices`/`minimum`/`positive`, then `check`.
+        Errors name the CLI option, or `where.field` for a params-file section."""
         for f in dataclasses.fields(self):
             value, meta = getattr(self, f.name), f.metadata
-            name = flag_name(f)
+            name = flag_name(f) if where is None else f"{where}.{f.name}"
             values = value if isinstance(value, tuple) else (value,)
             for v in values:
                 if v is None or isinstance(v, bool):
@@ -206,6 +194,17 @@ class StageParams(Record):
 
     def check(self) -> None:
         """Rules across fields (override); raise InputError naming the options."""
+
+    def record(self) -> dict[str, Any]:
+        """The fields as plain data, in declaration order."""
+        return {f.name: plain(getattr(self, f.name))
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class StageParams(Record):
+    """Base of every stage's options. Subclasses add fields made with `option` and may
+    override `check` for rules that involve several fields."""
 
 
 @dataclass(frozen=True)
