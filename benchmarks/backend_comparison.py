@@ -50,7 +50,7 @@ def band_powers(tomogram: np.ndarray, voxel: float) -> list[float]:
 def zero_tilt_noise(tilt_series: Path) -> float:
     """s.d. / |mean| of the image nearest 0°."""
     series = read_tilt_series(tilt_series)
-    image = series.images[int(np.argmin(np.abs(series.angles)))]
+    image = series.images[int(np.argmin(np.abs(series.angles_deg)))]
     return float(image.std() / abs(image.mean()))
 
 

@@ -118,3 +118,12 @@ def test_contrast_scale_draws_are_log_uniform_and_off_by_default():
     assert abs(np.median(scales) - np.sqrt(0.1)) < 0.05
     # the other fields of the first row are drawn as without the randomisation
     assert drawn[0].defocus_um == plain[0].defocus_um
+
+
+def test_amplitude_contrast_is_drawn_only_when_a_range_is_given():
+    from templearn.acquisition import Ranges, random_acquisitions
+
+    assert {a.amplitude_contrast for a in random_acquisitions(10, 2)} == {0.07}
+    drawn = [a.amplitude_contrast for a in
+             random_acquisitions(50, 2, Ranges(amplitude_contrast=(0.0, 0.1)))]
+    assert min(drawn) >= 0 and max(drawn) <= 0.1 and len(set(drawn)) > 40

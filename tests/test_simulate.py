@@ -63,7 +63,8 @@ def test_image_formation_transfers_a_weak_phase_by_the_ctf(phase_plate, defocus,
     transfer = np.fft.fft2(intensity - 1.0) / np.fft.fft2(phase[0])
     ky, kx = np.meshgrid(np.fft.fftfreq(n, pixel), np.fft.fftfreq(n, pixel), indexing="ij")
     k = np.sqrt(kx**2 + ky**2)
-    expected = 2 * optics.ctf_1d(k.ravel(), 300, 2.7, defocus, 0.1, phase_plate).reshape(n, n)
+    expected = 2 * optics.ctf_1d(k.ravel(), 300, 2.7, defocus, 0.1, phase_plate,
+                                 acq.phase_plate_cut_on).reshape(n, n)
     expected[0, 0] = transfer[0, 0].real  # the mean is not a phase-contrast term
     # float32 rounding of 1 + 2e-3 leaves ~1% noise per frequency; second order is smaller
     assert np.corrcoef(transfer.real.ravel(), expected.ravel())[0, 1] > 0.9999
@@ -204,3 +205,17 @@ def test_contrast_scale_scales_the_molecules_but_not_the_ice(rng):
                                    np.random.default_rng(3), contrast_scale=c)[0]
                 - c * full for c in (1.0, 0.25)]
     np.testing.assert_allclose(ice_only[0], ice_only[1], atol=1e-4)
+
+
+def test_a_phase_plate_shifts_only_above_its_cut_on():
+    """Parakeet's (and a real plate's) model: no shift at k ≪ r, the full 90° at k ≫ r, so
+    the lowest frequencies keep the weak contrast of plain defocus."""
+    k = np.array([1e-4, 0.005, 0.05])
+    plain = optics.aberration_phase(k, 0 * k, 300, 2.7, -0.5)
+    plate = optics.aberration_phase(k, 0 * k, 300, 2.7, -0.5, phase_plate=True,
+                                    phase_plate_cut_on=0.005)
+    shift = plain - plate
+    np.testing.assert_allclose(shift, 0.5 * np.pi * (1 - np.exp(-(k / 0.005) ** 2 / 2)))
+    assert shift[0] < 1e-3 and shift[2] == pytest.approx(0.5 * np.pi)
+    ideal = optics.aberration_phase(k, 0 * k, 300, 2.7, -0.5, phase_plate=True)
+    np.testing.assert_allclose(plain - ideal, 0.5 * np.pi)

@@ -37,6 +37,10 @@ class Acquisition:
     astigmatism_um: float = 0.0
     astigmatism_angle_deg: float = 0.0
     phase_plate: bool = False
+    #: Phase-plate spot radius in reciprocal space (1/Å): the 90° shift grows as
+    #: 1 − exp(−k²/2r²), so the lowest frequencies are not shifted (a real plate's cut-on;
+    #: Parakeet's model and default). 0: an ideal plate that shifts every frequency.
+    phase_plate_cut_on: float = 0.005
     dose_total: float = 100.0  # e⁻/Å² over the whole series
     tilt_min: float = -60.0
     tilt_max: float = 60.0
@@ -63,6 +67,7 @@ class Acquisition:
             "illumination_mrad": self.illumination_mrad >= 0, "dqe": 0 < self.dqe <= 1,
             "detector_pixel": self.detector_pixel > 0, "astigmatism_um": self.astigmatism_um >= 0,
             "contrast_scale": self.contrast_scale > 0,
+            "phase_plate_cut_on": self.phase_plate_cut_on >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -142,6 +147,7 @@ class Ranges:
     astigmatism_um: tuple[float, float] = (0.0, 0.1)
     tilt_jitter_deg: tuple[float, float] = (0.0, 0.3)
     contrast_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform; (1, 1): off
+    amplitude_contrast: tuple[float, float] | None = None  # None: the base acquisition's
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -172,7 +178,9 @@ def random_acquisitions(n: int, seed: int, ranges: Ranges = Ranges(),
             astigmatism_um=round(rng.uniform(*ranges.astigmatism_um), 4),
             astigmatism_angle_deg=round(rng.uniform(0.0, 180.0), 1),
             tilt_jitter_deg=round(rng.uniform(*ranges.tilt_jitter_deg), 3),
-            contrast_scale=_log_uniform(rng, ranges.contrast_scale)))
+            contrast_scale=_log_uniform(rng, ranges.contrast_scale),
+            amplitude_contrast=(base.amplitude_contrast if ranges.amplitude_contrast is None
+                                else round(rng.uniform(*ranges.amplitude_contrast), 4))))
     return rows
 
 

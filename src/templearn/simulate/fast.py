@@ -107,7 +107,8 @@ def _image_formation(acq: Acquisition, shapes: tuple[tuple[int, int], ...],
     x = (np.arange(sim_shape[1]) - (sim_shape[1] - 1) / 2.0) * sim_pixel
     # χ is linear in defocus: χ = defocus_um · slope + rest
     rest = optics.aberration_phase(kx, ky, acq.voltage_kv, acq.cs_mm, 0.0, acq.astigmatism_um,
-                                   acq.astigmatism_angle_deg, acq.phase_plate)
+                                   acq.astigmatism_angle_deg, acq.phase_plate,
+                                   acq.phase_plate_cut_on)
     slope = optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 1.0) \
         - optics.aberration_phase(kx, ky, acq.voltage_kv, 0.0, 0.0)
     up_rows, up_cols, up_factor = _spectrum_resampling(in_shape, sim_shape)

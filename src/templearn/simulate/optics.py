@@ -35,10 +35,12 @@ def interaction_constant(voltage_kv: float) -> float:
 def aberration_phase(kx: np.ndarray, ky: np.ndarray, voltage_kv: float, cs_mm: float,
                      defocus_um: np.ndarray | float, astigmatism_um: float = 0.0,
                      astigmatism_angle_deg: float = 0.0, phase_plate: bool = False,
-                     xp=np) -> np.ndarray:
+                     phase_plate_cut_on: float = 0.0, xp=np) -> np.ndarray:
     """χ(k) (rad) at spatial frequencies kx, ky (1/Å); `defocus_um` may broadcast (strips).
 
-    Astigmatism: underfocus `Δz + (a/2)·cos 2(φ − φ_a)` along azimuth φ.
+    Astigmatism: underfocus `Δz + (a/2)·cos 2(φ − φ_a)` along azimuth φ. A phase plate
+    shifts by 90°·(1 − exp(−k²/2r²)) with spot radius r = `phase_plate_cut_on` (1/Å; 0:
+    every frequency but k = 0 shifted fully).
     """
     lam = wavelength(voltage_kv)
     k2 = kx**2 + ky**2
@@ -48,7 +50,10 @@ def aberration_phase(kx: np.ndarray, ky: np.ndarray, voltage_kv: float, cs_mm: f
                       astigmatism_angle_deg))))
     chi = -np.pi * lam * underfocus * k2 + 0.5 * np.pi * cs_mm * 1e7 * lam**3 * k2**2
     if phase_plate:
-        chi = chi - 0.5 * np.pi * (k2 > 0)
+        if phase_plate_cut_on > 0:
+            chi = chi - 0.5 * np.pi * (1.0 - xp.exp(-k2 / (2.0 * phase_plate_cut_on**2)))
+        else:
+            chi = chi - 0.5 * np.pi * (k2 > 0)
     return chi
 
 
@@ -67,9 +72,10 @@ def coherence_envelope(k: np.ndarray, voltage_kv: float, cs_mm: float, cc_mm: fl
 
 
 def ctf_1d(k: np.ndarray, voltage_kv: float, cs_mm: float, defocus_um: float,
-           amplitude_contrast: float, phase_plate: bool = False) -> np.ndarray:
+           amplitude_contrast: float, phase_plate: bool = False,
+           phase_plate_cut_on: float = 0.0) -> np.ndarray:
     """Weak-phase CTF `sin χ − A'·cos χ` along a radial line (for plots and tests)."""
     chi = aberration_phase(k, np.zeros_like(k), voltage_kv, cs_mm, defocus_um,
-                           phase_plate=phase_plate)
+                           phase_plate=phase_plate, phase_plate_cut_on=phase_plate_cut_on)
     ratio = amplitude_contrast / np.sqrt(1.0 - amplitude_contrast**2)
     return np.sin(chi) - ratio * np.cos(chi)

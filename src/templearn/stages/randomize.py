@@ -40,6 +40,9 @@ class Params(StageParams):
                     "backend: the molecules' potential against the ice is multiplied by it, "
                     "for particles weaker against the noise than their maps imply; 1,1: off).",
         positive=True)
+    amplitude_contrast: tuple[float, float] | None = option(
+        None, "Range of the amplitude contrast (default: 0.07 in every row; MULTEM's "
+              "multislice has almost none).", minimum=0)
     voltage: float = option(300.0, "Acceleration voltage, kV (all rows).", positive=True)
     cs: float = option(2.7, "Spherical aberration, mm (all rows).", minimum=0)
 
@@ -50,9 +53,16 @@ class Params(StageParams):
             raise InputError(f"--vpp-fraction must be at most 1, got {self.vpp_fraction}")
         for name in ("defocus_vpp", "defocus", "dose", "tilt_max", "tilt_step", "ice_density",
                      "astigmatism", "tilt_jitter", "contrast_scale"):
+            if getattr(self, name) is None:
+                continue
             low, high = getattr(self, name)
             if low > high:
                 raise InputError(f"--{name.replace('_', '-')}: low {low} > high {high}")
+        if self.amplitude_contrast is not None:
+            low, high = self.amplitude_contrast
+            if not 0 <= low <= high < 1:
+                raise InputError(f"--amplitude-contrast must be 0 ≤ low ≤ high < 1, got "
+                                 f"{low},{high}")
         if self.tilt_max[1] > 90:
             raise InputError(f"--tilt-max must be at most 90°, got {self.tilt_max[1]}")
 
@@ -76,7 +86,8 @@ def write(params: Params, inputs: NoInputs, out: Path) -> str:
             defocus_um=params.defocus, dose_total=params.dose, tilt_max=params.tilt_max,
             tilt_step=params.tilt_step, ice_density=params.ice_density,
             astigmatism_um=params.astigmatism, tilt_jitter_deg=params.tilt_jitter,
-            contrast_scale=params.contrast_scale)
+            contrast_scale=params.contrast_scale,
+            amplitude_contrast=params.amplitude_contrast)
         rows = random_acquisitions(params.n, params.seed, ranges, base)
     write_acquisitions(out / TABLE, rows)
     return f"{len(rows)} acquisitions in {TABLE}"
