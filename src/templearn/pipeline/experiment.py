@@ -103,8 +103,7 @@ class Experiment(Record):
 
     def stage_params(self, stage: str, **fixed: Any) -> Any:
         """The Params of `stage` from its section, with `fixed` values set by the runner."""
-        module = importlib.import_module(f"templearn.stages.{stage}")
-        return module.STAGE.params.from_mapping({**getattr(self, stage), **fixed}, where=stage)
+        return stage_params(stage, {**getattr(self, stage), **fixed})
 
     def target_settings(self) -> dict[str, Target]:
         if not self.targets:
@@ -142,10 +141,15 @@ class Experiment(Record):
             raise InputError(f"acquisitions.{sorted(unknown)[0]}: unknown key (known: train, "
                              "test)")
         for kind in ("train", "test"):
-            importlib.import_module("templearn.stages.randomize").STAGE.params.from_mapping(
-                self.acquisitions.get(kind, {}), where=f"acquisitions.{kind}")
+            stage_params("randomize", self.acquisitions.get(kind, {}), f"acquisitions.{kind}")
         for stage in STAGE_SECTIONS:
             self.stage_params(stage)
+
+
+def stage_params(stage: str, section: Mapping[str, Any], where: str = "") -> Any:
+    """The Params of `stage` from a params-file section; errors name `where.stage.key`."""
+    params = importlib.import_module(f"templearn.stages.{stage}").STAGE.params
+    return params.from_mapping(section, where=f"{where}.{stage}" if where else stage)
 
 
 def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from templearn.errors import InputError
-from templearn.pipeline.experiment import Experiment
+from templearn.pipeline.experiment import Experiment, stage_params
 from templearn.stages.base import Record, Stage, StageParams, base_type, flag_name
 
 #: Seed offsets of the tomogram kinds, so that no two tomograms share a sample or noise.
@@ -120,6 +120,7 @@ class GraphBuilder:
 
     def __init__(self, experiment: Experiment, run_dir: Path) -> None:
         self.x, self.run_dir, self.tasks = experiment, run_dir, []  # type: list[Task]
+        self.changes = experiment.training_changes()  # ablations: training samples only
 
     def path(self, name: str) -> Path:
         return self.run_dir / name
@@ -143,12 +144,12 @@ class GraphBuilder:
         voxel = {"voxel_size": self.x.voxel_size}
         maps: dict[str, str] = {}
         training_maps: dict[str, str] = {}
-        rigid_training = not self.x.training_changes().flexible
+        rigid_training = not self.changes.flexible
         for name, target in self.x.target_settings().items():
             base = f"structures/{name}"
             if target.map is not None:
                 made = self.add(f"{base}/pseudoatoms", "pseudoatoms",
-                                _params("pseudoatoms", target.pseudoatoms, f"targets.{name}"),
+                                stage_params("pseudoatoms", target.pseudoatoms, f"targets.{name}"),
                                 self.inputs("pseudoatoms", density_map=target.map.resolve()))
                 model_dir = self.path(made)
                 models: Any = lambda d=model_dir: _model_files(d)  # noqa: E731
@@ -162,11 +163,12 @@ class GraphBuilder:
             if target.flexible and target.map is None:
                 structure = found[0]
                 nma = self.add(f"{base}/nma", "nma",
-                               _params("nma", target.nma, f"targets.{name}"),
+                               stage_params("nma", target.nma, f"targets.{name}"),
                                self.inputs("nma", structure=structure))
                 conformers = self.add(
                     f"{base}/conformers", "deform",
-                    _params("deform", {"seed": self.x.seed, **target.deform}, f"targets.{name}"),
+                    stage_params("deform", {"seed": self.x.seed, **target.deform},
+                                 f"targets.{name}"),
                     self.inputs("deform", structure=structure,
                                 modes=self.path(nma) / "modes.npz"), nma)
                 conf_dir = self.path(conformers)
@@ -193,13 +195,14 @@ class GraphBuilder:
         """sample → tilt series → tomogram → labels; the labels task."""
         seed = self.x.seed * 1000 + SEED_OFFSETS[kind] + index
         base = f"tomograms/{name}"
-        changes = self.x.training_changes() if kind != "test" else None
+        changes = self.changes if kind != "test" else None
         if changes is not None and not changes.distractors:
             distractor_maps = None
         packing = {**self.x.tetris, **(changes.tetris if changes else {})}
         sample = self.add(
             f"{base}/sample", "tetris",
-            _params("tetris", {**packing, "seed": seed, "name": name}, "training_samples"),
+            stage_params("tetris", {**packing, "seed": seed, "name": name},
+                         "training_samples" if changes and changes.tetris else ""),
             self.inputs("tetris", template={t: self.path(m) for t, m in maps.items()},
                         distractors=(self.path(distractor_maps),) if distractor_maps else ()),
             *maps.values(), *([distractor_maps] if distractor_maps else []))
@@ -233,16 +236,15 @@ class GraphBuilder:
                                  targets=targets, mask=mask), picks, *deps)
 
 
-def _params(stage: str, section: dict[str, Any], where: str) -> StageParams:
-    module = importlib.import_module(f"templearn.stages.{stage}")
-    return module.STAGE.params.from_mapping(section, where=f"{where}.{stage}")
-
-
 def _table_rows(experiment: Experiment, kind: str) -> int:
     """Rows of the acquisition table a tomogram kind draws from."""
     section = experiment.acquisitions.get("test" if kind == "test" else "train", {})
-    params = _params("randomize", section, "acquisitions")
-    return 48 if params.grid is not None else params.n
+    params = stage_params("randomize", section, "acquisitions")
+    if params.grid is None:
+        return params.n
+    from templearn.acquisition import paper_grid
+
+    return len(paper_grid(params.grid))
 
 
 def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
@@ -254,7 +256,7 @@ def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
         section = {"seed": experiment.seed * 10 + offset,
                    **experiment.acquisitions.get(kind, {})}
         tables[kind] = graph.add(f"acquisitions/{kind}", "randomize",
-                                 _params("randomize", section, "acquisitions"),
+                                 stage_params("randomize", section, "acquisitions"),
                                  graph.inputs("randomize"))
     counts = experiment.counts()
     made: dict[str, list[tuple[str, str]]] = {"train": [], "val": [], "test": []}

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from templearn.errors import InputError
 
@@ -150,12 +150,11 @@ def plain(value: Any) -> Any:
 class Record:
     """Mixin for the Params and Inputs dataclasses: built from mappings, recorded as data."""
 
-    section: ClassVar[str] = ""
-
     @classmethod
     def from_mapping(cls: type[P], data: Mapping[str, Any] | None, where: str = "") -> P:
         """Build from a YAML/JSON mapping; unknown keys and ill-typed values are errors
-        naming the key (`where` prefixes it, e.g. 'samples.tetris')."""
+        naming the key (`where` prefixes it, e.g. 'samples.tetris'; without `where`, as
+        from the command line, errors name the option)."""
         data = dict(data or {})
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         prefix = f"{where}." if where else ""
@@ -164,7 +163,8 @@ class Record:
             raise InputError(f"{prefix}{unknown[0]}: unknown key (known: "
                              f"{', '.join(fields)})")
         hints = field_types(cls)
-        values = {name: _coerce(value, hints[name], fields[name].metadata, prefix + name)
+        values = {name: _coerce(value, hints[name], fields[name].metadata,
+                                prefix + name if where else flag_name(fields[name]))
                   for name, value in data.items()}
         try:
             made = cls(**values)

@@ -227,14 +227,13 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     if params.conv is not None:
         config = replace(config, conv=params.conv)
     settings = from_fields(TrainParams, params, sampling=from_fields(SamplingParams, params))
-    log(f"train: {len(train_data)} training and {len(val_data)} validation tomograms, classes "
-        f"{', '.join(class_names[1:])}; {params.epochs} epochs × {params.steps} steps of "
-        f"{params.batch} × {params.patch}³")
+    plan = (f"{len(train_data)} training and {len(val_data)} validation tomograms, classes "
+            f"{', '.join(class_names[1:])}; {params.epochs} epochs × {params.steps} steps of "
+            f"{params.batch} × {params.patch}³")
+    log(f"train: {plan}")
     train(train_data, val_data, class_names, config, settings, out, inputs.init)
     picks = f", {VALIDATION_PICKS}" if val_data else ""
-    return (f"{len(train_data)} training and {len(val_data)} validation tomograms, classes "
-            f"{', '.join(class_names[1:])}; {params.epochs} epochs × {params.steps} steps of "
-            f"{params.batch} × {params.patch}³ → {MODEL}/, {LOG}{picks}")
+    return f"{plan} → {MODEL}/, {LOG}{picks}"
 
 
 STAGE = Stage(
