@@ -7,6 +7,9 @@ compares, inside the central half of the tomogram's thickness:
 - particle contrast: (mean inside the ribosome labels − mean outside) / s.d. of the tomogram;
 - the share of power (radially averaged over xy slices) in spatial-frequency bands;
 - the 0° tilt image's s.d. relative to its mean (the dose-limited noise level).
+Variants of the fast backend separate the causes of a difference: the same acquisition
+without amplitude contrast (MULTEM's multislice has almost none), and with the molecules'
+potential scaled down (`contrast_scale`).
 
     python benchmarks/backend_comparison.py [--cache DIR] [--cases defocus vpp]
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from templearn.acquisition import read_acquisitions, select_acquisition, write_acquisitions
 from templearn.mrc import read_mrc
 from templearn.stages import reconstruct, simulate
 from templearn.tiltseries import read_tilt_series
@@ -54,24 +58,42 @@ def zero_tilt_noise(tilt_series: Path) -> float:
     return float(image.std() / abs(image.mean()))
 
 
-def fast_twin(case_dir: Path, cache: Path, row: str, seed: int) -> Path:
-    """The fast backend's tomogram of a Parakeet case's sample and acquisition."""
-    tilt, tomo = case_dir / "fast-tilt", case_dir / "fast-tomo"
+#: Fast-backend variants: name → changes to the case's acquisition row.
+VARIANTS: dict[str, dict[str, float]] = {
+    "fast": {},
+    "fast, no amplitude contrast": {"amplitude_contrast": 0.0},
+    "fast, potential × 0.5": {"contrast_scale": 0.5},
+    "fast, no ampl. contrast, potential × 0.5": {"amplitude_contrast": 0.0,
+                                                 "contrast_scale": 0.5},
+}
+
+
+def fast_twin(case_dir: Path, table: Path, row: str, seed: int, variant: str
+              ) -> tuple[Path, Path]:
+    """The fast backend's tomogram and tilt series of a Parakeet case's sample and
+    acquisition, with a variant's changes to the acquisition."""
+    from dataclasses import replace
+
+    slug = "fast" + "".join(f"-{k}{v:g}" for k, v in sorted(VARIANTS[variant].items()))
+    tilt, tomo = case_dir / f"{slug}-tilt", case_dir / f"{slug}-tomo"
+    acquisition = replace(select_acquisition(read_acquisitions(table),
+                                             row), **VARIANTS[variant])
+    table = write_acquisitions(case_dir / f"{slug}-acquisition.tsv", [acquisition])
     simulate.run(simulate.Params(row=row, seed=seed),
                  simulate.Inputs(molecules=case_dir / "sample" / "molecules.star",
-                                 acquisitions=cache / "acquisitions.tsv"), tilt)
+                                 acquisitions=table), tilt)
     reconstruct.run(reconstruct.Params(),
                     reconstruct.Inputs(tilt_series=tilt / "tiltseries.mrc"), tomo)
-    return tomo / "tomogram.mrc"
+    return tomo / "tomogram.mrc", tilt / "tiltseries.mrc"
 
 
 def main() -> None:
-    from transfer_cases import SEEDS
+    from transfer_cases import CASES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
         "TEMPLEARN_CACHE", Path.home() / ".cache" / "templearn")) / "transfer")
-    parser.add_argument("--cases", nargs="+", default=list(SEEDS))
+    parser.add_argument("--cases", nargs="+", default=list(CASES))
     args = parser.parse_args()
     bands = " | ".join(f"≤1/{1 / hi:.0f} Å" if hi < 1 else "Nyquist"
                        for hi in BANDS_PER_ANGSTROM[1:])
@@ -80,9 +102,10 @@ def main() -> None:
         case_dir = args.cache / case
         labels = read_mrc(case_dir / "labels" / "labels.mrc").data
         tomograms = {"parakeet": (case_dir / "tomo" / "tomogram.mrc",
-                                  case_dir / "tilt" / "tiltseries.mrc"),
-                     "fast": (fast_twin(case_dir, args.cache, case, SEEDS[case]),
-                              case_dir / "fast-tilt" / "tiltseries.mrc")}
+                                  case_dir / "tilt" / "tiltseries.mrc")}
+        for variant in VARIANTS:
+            tomograms[variant] = fast_twin(case_dir, args.cache / CASES[case].table, case,
+                                           CASES[case].seed, variant)
         for backend, (path, tilt) in tomograms.items():
             volume = read_mrc(path)
             shares = " | ".join(f"{p:.3f}" for p in band_powers(volume.data, volume.voxel_size))

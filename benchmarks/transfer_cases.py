@@ -1,14 +1,18 @@
 """Make (once) the Parakeet test tomograms of the transfer benchmark, cached outside the
 repository, and a params layer that picks them with `templearn run`.
 
-Cases (70S ribosomes, PDB 4V5D as deposited, among distractors at 1:5, 64×64×32 voxels at
-16 Å, Parakeet + MULTEM at ≈1.23 Å, binned to 16 Å, ±60° in 6° steps):
-  defocus   −3 µm, 100 e⁻/Å²          vpp   phase plate, −0.5 µm, 100 e⁻/Å²
+Cases (70S ribosomes, PDB 4V5D as deposited, among held-out distractors, 64×64 voxels at
+16 Å, Parakeet + MULTEM at ≈1.23 Å, binned to 16 Å):
+  defocus   −3 µm, 100 e⁻/Å², ±60°/6°, 32 voxels thick, crowded (1:5)
+  vpp       phase plate −0.5 µm, otherwise as defocus
+  thick     −3.5 µm, 100 e⁻/Å², ±60°/6°, 48 voxels (768 Å) thick, crowded
+  sparse    −2.5 µm, 60 e⁻/Å², ±60°/6°, 32 thick, few molecules (protein fraction 0.05, 1:2)
+  fine      phase plate −0.8 µm, 120 e⁻/Å², ±45°/3° (31 tilts), 32 thick, crowded
 Distractor split (written down once): the test samples use only the shared distractors
 that are NOT bundled with templearn (`src/templearn/data/structures/distractors`), so no
 distractor of a test tomogram is ever used in training, which uses the bundled ones.
 
-Each case costs about an hour of one CPU core (the exit wave); cases run in parallel
+Each case costs half an hour to an hour of one CPU core (the exit wave); cases run in parallel
 (`--jobs`), and a killed run resumes (Parakeet steps and finished stages are kept).
 
     python benchmarks/transfer_cases.py [--cache DIR] [--cases defocus vpp] [--jobs 2]
@@ -20,7 +24,9 @@ from __future__ import annotations
 import argparse
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,13 +36,38 @@ from templearn.stages import density, labels, reconstruct, simulate, tetris
 from templearn.stages.base import recorded_fingerprint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures" / "distractors"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One Parakeet test tomogram: its acquisition, sample seed and packing options, and the
+    acquisition table holding its row (the first two cases keep the table they were
+    simulated with, so that cached simulations stay valid as cases are added)."""
+
+    acquisition: Acquisition
+    seed: int
+    packing: dict[str, Any] = field(default_factory=dict)
+    table: str = "acquisitions-2.tsv"
+
+
+CROWDED = {"shape": (64, 64, 32), "ratio": (1, 5)}
 CASES = {
-    "defocus": Acquisition(name="defocus", defocus_um=-3.0, dose_total=100.0, tilt_min=-60,
-                           tilt_max=60, tilt_step=6.0),
-    "vpp": Acquisition(name="vpp", defocus_um=-0.5, phase_plate=True, dose_total=100.0,
-                       tilt_min=-60, tilt_max=60, tilt_step=6.0),
+    "defocus": Case(Acquisition(name="defocus", defocus_um=-3.0, dose_total=100.0,
+                                tilt_min=-60, tilt_max=60, tilt_step=6.0), 9001, CROWDED,
+                    "acquisitions.tsv"),
+    "vpp": Case(Acquisition(name="vpp", defocus_um=-0.5, phase_plate=True, dose_total=100.0,
+                            tilt_min=-60, tilt_max=60, tilt_step=6.0), 9002, CROWDED,
+                "acquisitions.tsv"),
+    "thick": Case(Acquisition(name="thick", defocus_um=-3.5, dose_total=100.0, tilt_min=-60,
+                              tilt_max=60, tilt_step=6.0), 9003,
+                  {**CROWDED, "shape": (64, 64, 48)}),
+    "sparse": Case(Acquisition(name="sparse", defocus_um=-2.5, dose_total=60.0, tilt_min=-60,
+                               tilt_max=60, tilt_step=6.0), 9004,
+                   {**CROWDED, "ratio": (1, 2), "max_protein_fraction": 0.05}),
+    "fine": Case(Acquisition(name="fine", defocus_um=-0.8, phase_plate=True, dose_total=120.0,
+                             tilt_min=-45, tilt_max=45, tilt_step=3.0), 9005, CROWDED),
 }
-SEEDS = {"defocus": 9001, "vpp": 9002}
+SEEDS = {name: case.seed for name, case in CASES.items()}
 
 
 def held_out_distractors() -> list[Path]:
@@ -64,25 +95,32 @@ def prepare(cache: Path) -> None:
          cache / "maps" / "ribosome")
     once(density, density.Params(), density.Inputs(tuple(held_out_distractors())),
          cache / "maps" / "distractors")
-    write_acquisitions(cache / "acquisitions.tsv", list(CASES.values()))
+    for table in {c.table for c in CASES.values()}:
+        write_acquisitions(cache / table, [c.acquisition for c in CASES.values()
+                                           if c.table == table])
 
 
 def make_case(cache: Path, name: str) -> dict:
     """sample → Parakeet tilt series → tomogram → labels for one case."""
-    base = cache / name
-    once(tetris, tetris.Params(name=f"parakeet-{name}", shape=(64, 64, 32), ratio=(1, 5),
-                               seed=SEEDS[name]),
+    base, case = cache / name, CASES[name]
+    once(tetris, tetris.Params(name=f"parakeet-{name}", seed=case.seed, **case.packing),
          tetris.Inputs(template={"ribosome": cache / "maps" / "ribosome"},
                        distractors=(cache / "maps" / "distractors",)), base / "sample")
     molecules = base / "sample" / "molecules.star"
-    once(simulate, simulate.Params(row=name, backend="parakeet", seed=SEEDS[name]),
-         simulate.Inputs(molecules=molecules, acquisitions=cache / "acquisitions.tsv"),
+    once(simulate, simulate.Params(row=name, backend="parakeet", seed=case.seed),
+         simulate.Inputs(molecules=molecules, acquisitions=cache / case.table),
          base / "tilt")
     once(reconstruct, reconstruct.Params(),
          reconstruct.Inputs(tilt_series=base / "tilt" / "tiltseries.mrc"), base / "tomo")
     once(labels, labels.Params(name=f"parakeet-{name}"),
          labels.Inputs(molecules=molecules, like=base / "tomo" / "tomogram.mrc"),
          base / "labels")
+    return entry(cache, name)
+
+
+def entry(cache: Path, name: str) -> dict:
+    """The case as a tomogram of a params file (name, tomogram, ground truth)."""
+    base = cache / name
     return {"name": f"parakeet-{name}", "tomogram": str(base / "tomo" / "tomogram.mrc"),
             "targets": str(base / "labels" / "targets.star")}
 
@@ -97,7 +135,10 @@ def main() -> None:
     cache = args.cache.resolve()
     prepare(cache)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        tomograms = list(pool.map(make_case, [cache] * len(args.cases), args.cases))
+        list(pool.map(make_case, [cache] * len(args.cases), args.cases))
+    # Every finished case, also those made by earlier calls.
+    tomograms = [entry(cache, name) for name in CASES
+                 if recorded_fingerprint(cache / name / "labels", labels.STAGE.name)]
     layer = cache / "transfer-tomograms.yaml"
     layer.write_text(yaml.safe_dump({"tomograms": tomograms}, sort_keys=False))
     print(f"transfer cases ready: {layer}")

@@ -91,6 +91,15 @@ class Params(StageParams):
     background_fraction: float = option(_S.background_fraction, "Share of random background "
                                                                 "patches.", minimum=0)
     rotate: bool = option(_S.rotate, "180° rotations about the tilt axis (Y).")
+    augment: float = option(
+        _S.augment, "Share of patches given a random blur, high-pass and extra noise, so "
+                    "that the picker also finds particles shown less clearly than in its "
+                    "simulations (0: off).", minimum=0)
+    augment_blur: float = option(_S.augment_blur, "Largest blur of augmented patches "
+                                                  "(Gaussian σ, voxels).", minimum=0)
+    augment_noise: float = option(_S.augment_noise, "Largest extra noise of augmented "
+                                                    "patches (s.d., in units of the "
+                                                    "tomogram's s.d.).", minimum=0)
     learning_rate: float = option(_T.learning_rate, "Adam learning rate.", flag="--lr",
                                   positive=True)
     seed: int = option(_T.seed, "Random seed (weights and batches).", minimum=0)
@@ -100,6 +109,8 @@ class Params(StageParams):
 
         if self.val_fraction >= 1:
             raise InputError(f"--val-fraction must be below 1, got {self.val_fraction}")
+        if self.augment > 1:
+            raise InputError(f"--augment must be at most 1, got {self.augment}")
         if self.background_fraction > 1:
             raise InputError(f"--background-fraction must be at most 1, got "
                              f"{self.background_fraction}")

@@ -8,8 +8,11 @@ Batches follow DeepFinder: patches centred on labelled particles with a uniform 
 shift, classes drawn with equal probability (class-balanced bootstrap), a 180° rotation
 about the tilt axis (Y) half of the time — it keeps the missing wedge where it is; no
 mirroring, which would change the handedness — plus a share of patches at uniformly
-random positions, so that the background is seen too. Batch `k` depends only on the seed
-and `k`, so a resumed training sees exactly the batches it would have seen.
+random positions, so that the background is seen too. A share `augment` of the patches
+gets a random blur, high-pass and extra noise (`templearn.unet.augment`), drawn from a
+random stream of its own, so the patches chosen do not depend on it. Batch `k` depends
+only on the seed and `k`, so a resumed training sees exactly the batches it would have
+seen.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from templearn import star
 from templearn.errors import InputError
 from templearn.mrc import read_mrc
+from templearn.unet.augment import augment_intensity
 from templearn.unet.params import SamplingParams
 
 
@@ -86,6 +90,7 @@ def sample_batch(data: list[LabelledTomogram], n_classes: int, params: SamplingP
     """Batch `step`: patches `[batch, p, p, p, 1]` (float32) and labels `[batch, p, p, p]`
     (int32), reproducible from (seed, step) alone."""
     rng = np.random.default_rng([seed, step])
+    augment_rng = np.random.default_rng([seed, step, 1])
     p = params.patch
     images = np.empty((params.batch, p, p, p, 1), np.float32)
     labels = np.empty((params.batch, p, p, p), np.int32)
@@ -105,6 +110,9 @@ def sample_batch(data: list[LabelledTomogram], n_classes: int, params: SamplingP
         image, label = cut(item.tomogram, corner, p), cut(item.labels, corner, p)
         if params.rotate and rng.random() < 0.5:  # 180° about Y: z -> -z, x -> -x
             image, label = image[::-1, :, ::-1], label[::-1, :, ::-1]
+        if augment_rng.random() < params.augment:
+            image = augment_intensity(image, augment_rng, params.augment_blur,
+                                      params.augment_noise)
         images[b, ..., 0] = image
         labels[b] = label
     return images, labels

@@ -36,13 +36,18 @@ def from_fields(cls: type[S], source: Any, **values: Any) -> S:
 @dataclass(frozen=True)
 class SamplingParams:
     """Patch size (voxels, multiple of 4), batch size, random shift (voxels), share of
-    background patches, and whether to rotate by 180° about Y."""
+    background patches, whether to rotate by 180° about Y, and the intensity augmentation
+    (`templearn.unet.augment`): share of patches augmented, largest blur σ (voxels) and
+    largest added-noise s.d. (in tomogram s.d.s)."""
 
     patch: int = 48
     batch: int = 25
     shift: int = 13
     background_fraction: float = 0.1
     rotate: bool = True
+    augment: float = 0.0
+    augment_blur: float = 1.0
+    augment_noise: float = 3.0
 
 
 @dataclass(frozen=True)
