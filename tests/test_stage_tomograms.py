@@ -181,6 +181,8 @@ def test_simulate_then_reconstruct_a_small_sample(tmp_path, synthetic_maps):  # 
     assert sorted(p.name for p in out.iterdir()) == [
         "meta.json", "simulate.params.yml", "tiltseries.mrc", "tiltseries.tlt", "versions.yml"]
     assert not (tmp_path / ".ts.partial").exists()
+    versions = (out / "versions.yml").read_text()
+    assert "jax" in versions and "parakeet" not in versions  # the fast backend's packages
     meta_text = (out / "meta.json").read_text()
     assert ".partial" not in meta_text and json.loads(meta_text)["acquisition"]["name"] == "few"
     assert read_mrc(out / "tiltseries.mrc").data.shape == (5, 24, 24)

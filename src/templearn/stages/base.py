@@ -222,7 +222,9 @@ class Stage:
     inputs: type[Record]
     #: (params, inputs, work_dir) -> one-line result; writes the stage's files in work_dir.
     write: Callable[[Any, Any, Path], str]
-    packages: tuple[str, ...] = ()
+    #: Packages whose versions `versions.yml` records, or a function of the params giving
+    #: them where they depend on an option (the simulator backend).
+    packages: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()
     #: A killed run leaves its work directory for the next identical run to resume from.
     resumable: bool = False
     default_output: str = ""
@@ -357,7 +359,8 @@ def run_stage(stage: Stage, params: StageParams, inputs: Record,
                                   == key):
             shutil.rmtree(work)
         work.mkdir(exist_ok=True)
-        record = (work, stage.name, params.record(), inputs.record(), key, stage.packages)
+        packages = stage.packages(params) if callable(stage.packages) else stage.packages
+        record = (work, stage.name, params.record(), inputs.record(), key, packages)
         write_provenance(*record)
         try:
             summary = stage.write(params, inputs, work)

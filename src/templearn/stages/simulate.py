@@ -170,8 +170,8 @@ def _read_maps(table: pd.DataFrame, maps: tuple[Path, ...]) -> dict[str, Volume]
 STAGE = Stage(
     "simulate", "Tilt series (tiltseries.mrc, tilt × y × x) + tiltseries.tlt + meta.json of "
     "a sample under one acquisition.", Params, Inputs, write,
-    packages=("numpy", "scipy", "jax", "mrcfile", "starfile", "python-parakeet",
-              "python-multem"),
+    packages=lambda params: ("numpy", "scipy", "jax", "mrcfile", "starfile", *(
+        ("python-parakeet", "python-multem") if params.backend == "parakeet" else ())),
     resumable=True, default_output="tiltseries")
 
 
