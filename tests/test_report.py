@@ -313,3 +313,12 @@ def test_renders_in_chromium(run_report, tmp_path):
     (dark, colour), (dark_broken, colour_broken) = stats["report"], stats["broken"]
     assert dark > 0.1 and dark > 2 * dark_broken, stats
     assert colour > 0.005 and colour > 3 * colour_broken, stats
+
+
+def test_every_map_has_its_box_beyond_the_projections_shown(tmp_path, monkeypatch):
+    import templearn.report.html as html
+
+    make_run(tmp_path / "run")
+    monkeypatch.setattr(html, "MAX_MAP_PROJECTIONS", 0)  # no map is drawn
+    part = html.Page(RunIndex(tmp_path / "run"), tmp_path / "run").maps_part()
+    assert "12×12×12 @ " in part and "<img" not in part

@@ -257,6 +257,7 @@ class Page:
         from templearn import star
         from templearn.mrc import read_mrc
         from templearn.report.plots import projections_png
+        from templearn.stages.mrcgrid import mrc_grid
 
         rows, images = [], {}
         for d in self.index.of_stage("density"):
@@ -269,11 +270,11 @@ class Page:
                 mass = entry.get(star.MASS_DA)
                 map_path = d.path / str(entry.get(star.MAP_FILE, ""))
                 shape = ""
-                if map_path.is_file() and len(images) < MAX_MAP_PROJECTIONS:
-                    volume = read_mrc(map_path)
-                    shape = "×".join(str(n) for n in volume.data.shape[::-1])
-                    shape += f" @ {volume.voxel_size:g} Å"
-                    images[name] = volume.data.sum(axis=0)
+                if map_path.is_file():  # the header gives every map's box
+                    grid, voxel = mrc_grid(map_path)
+                    shape = "×".join(str(n) for n in grid[::-1]) + f" @ {voxel:g} Å"
+                    if len(images) < MAX_MAP_PROJECTIONS:
+                        images[name] = read_mrc(map_path).data.sum(axis=0)
                 rows.append([d.name, name, None if mass is None else float(mass) / 1000,
                              shape, Path(str(entry.get(star.STRUCTURE_FILE, ""))).name])
         if not rows:
