@@ -12,13 +12,19 @@ import os
 from pathlib import Path
 
 
-def enable_compilation_cache() -> None:
-    """Point JAX at the persistent cache (cheap; call before the first compilation)."""
+def cache_dir() -> Path | None:
+    """The cache's directory, or None when the cache is turned off."""
     directory = os.environ.get("TEMPLEARN_JAX_CACHE",
                                str(Path.home() / ".cache" / "templearn" / "jax"))
-    if not directory:
+    return Path(directory) if directory else None
+
+
+def enable_compilation_cache() -> None:
+    """Point JAX at the persistent cache (cheap; call before the first compilation)."""
+    directory = cache_dir()
+    if directory is None:
         return
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

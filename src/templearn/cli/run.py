@@ -24,13 +24,23 @@ def run(
                              help="Tasks run at the same time. Default: the cores."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the task graph and stop."),
     report: bool = typer.Option(True, help="Write RUN/report.html at the end."),
+    containers: str | None = typer.Option(
+        None, "--containers", help="Run each task in its stage's image with this engine: "
+                                   "podman or docker (images: bin/build-images)."),
+    registry: str = typer.Option("", "--registry",
+                                 help="With --containers: the images' tag prefix, e.g. "
+                                      "ghcr.io/lab. Default: the locally built images."),
+    gpu: bool = typer.Option(False, "--gpu", help="With --containers: train and segment in "
+                                                  "the unet-cuda image; GPUs for GPU images."),
 ) -> None:
     """Run a Template Learning experiment end to end: templates → maps → simulated
     tomograms → training → picks → evaluation → report. A rerun skips finished tasks whose
     parameters and inputs are unchanged."""
+    from templearn.pipeline.containers import launcher_for
     from templearn.pipeline.run import run_experiment
 
-    run_experiment(params, output_dir, set_values, jobs, dry_run, report)
+    run_experiment(params, output_dir, set_values, jobs, dry_run, report,
+                   launcher_for(containers, registry, gpu))
 
 
 def demo(

@@ -12,8 +12,8 @@ from templearn.errors import InputError
 from templearn.files import atomic_write_text
 from templearn.pipeline.experiment import load_experiment
 from templearn.pipeline.graph import build_tasks
+from templearn.pipeline.runner import Launcher, run_graph
 from templearn.pipeline.runner import dry_run as describe
-from templearn.pipeline.runner import run_graph
 from templearn.progress import log
 
 RUN_FILE = "run.yaml"
@@ -28,8 +28,10 @@ def bundled_params(name: str) -> Path:
 
 
 def run_experiment(files: list[Path], output_dir: Path | None, assignments: list[str],
-                   jobs: int, dry_run: bool, report: bool) -> Path:
-    """Check the experiment, then run (or describe) it; the run directory."""
+                   jobs: int, dry_run: bool, report: bool,
+                   launcher: Launcher | None = None) -> Path:
+    """Check the experiment, then run (or describe) it, each task started by `launcher`
+    (default: here); the run directory."""
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     experiment, data = load_experiment(files, assignments)
@@ -40,12 +42,14 @@ def run_experiment(files: list[Path], output_dir: Path | None, assignments: list
     if dry_run:
         print("\n".join(describe(tasks, run_dir)))
         return run_dir
+    if launcher is not None:
+        launcher.check(tasks)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / RUN_FILE, yaml.safe_dump(data, sort_keys=False,
                                                          allow_unicode=True))
     log(f"run: {len(tasks)} tasks of {experiment.name!r} in {run_dir} ({jobs} at a time)")
     try:
-        run_graph(tasks, run_dir, jobs)
+        run_graph(tasks, run_dir, jobs, launcher)
     finally:
         if report:
             _report(run_dir)

@@ -4,19 +4,22 @@ Each task runs as its own `templearn <stage>` process (the command a Nextflow pr
 runs), with its output in the run directory. A task is skipped when its output folder
 records the same fingerprint (stage, parameters, input contents) it would be made with,
 so a rerun after a kill, or after a change, redoes exactly what is missing or affected.
-`tasks.json` records every task's command, status and time.
+`tasks.json` records every task's command, status and time. A `Launcher` decides how the
+command line is started: here, or in a container (`templearn.pipeline.containers`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from templearn.files import atomic_write_text
 from templearn.pipeline.graph import Task
@@ -48,6 +51,26 @@ class TaskFailed(Exception):
                          f"{status}: {last_line} (log: {record.log})")
 
 
+class Launcher(Protocol):
+    """How a task's `templearn <stage> ...` command line is started."""
+
+    def check(self, tasks: list[Task]) -> None:
+        """InputError if the tasks cannot be started this way (before any starts)."""
+
+    def command(self, task: Task, argv: list[str], run_dir: Path) -> list[str]:
+        """The process to start for `argv`, with the run directory as working directory."""
+
+
+class LocalLauncher:
+    """Each task as a child process of this Python environment."""
+
+    def check(self, tasks: list[Task]) -> None:
+        """Nothing to check: templearn is installed here."""
+
+    def command(self, task: Task, argv: list[str], run_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "templearn", *argv[1:]]
+
+
 def log_path(run_dir: Path, task: Task) -> Path:
     return run_dir / "logs" / f"{task.name.replace('/', '__')}.log"
 
@@ -71,8 +94,10 @@ def dry_run(tasks: list[Task], run_dir: Path) -> list[str]:
     return lines
 
 
-def run_graph(tasks: list[Task], run_dir: Path, jobs: int) -> list[TaskRecord]:
-    """Run every task not already current, up to `jobs` at a time, dependencies first.
+def run_graph(tasks: list[Task], run_dir: Path, jobs: int,
+              launcher: Launcher | None = None) -> list[TaskRecord]:
+    """Run every task not already current, up to `jobs` at a time, dependencies first, each
+    started by `launcher` (default: here).
 
     On a failure no new task starts; running ones finish; TaskFailed is raised.
     """
@@ -86,6 +111,7 @@ def run_graph(tasks: list[Task], run_dir: Path, jobs: int) -> list[TaskRecord]:
     running: dict[Future, Task] = {}
     failure: TaskFailed | None = None
     total = len(tasks)
+    launcher = launcher or LocalLauncher()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while waiting or running:
             ready = [t for t in waiting if set(t.deps) <= finished] if failure is None else []
@@ -95,12 +121,13 @@ def run_graph(tasks: list[Task], run_dir: Path, jobs: int) -> list[TaskRecord]:
                 waiting.remove(task)
                 record = records[task.name]
                 record.command = task.argv(run_dir)
+                launch = launcher.command(task, record.command, run_dir)
                 if is_current(task, run_dir):
                     record.status = "skipped"
                     finished.add(task.name)
                     log(f"[{len(finished)}/{total}] {task.name}: unchanged, skipped")
                     continue
-                running[pool.submit(_execute, task, record, run_dir)] = task
+                running[pool.submit(_execute, record, run_dir, launch)] = task
             if not running:
                 if failure is not None or not waiting:
                     break
@@ -124,15 +151,14 @@ def run_graph(tasks: list[Task], run_dir: Path, jobs: int) -> list[TaskRecord]:
     return list(records.values())
 
 
-def _execute(task: Task, record: TaskRecord, run_dir: Path) -> None:
-    """Run one task's command as a child process, its output into the task's log."""
+def _execute(record: TaskRecord, run_dir: Path, launch: list[str]) -> None:
+    """Run one task's process, its output into the task's log (headed by the command)."""
     path = run_dir / record.log
     start = time.monotonic()
-    command = [sys.executable, "-m", "templearn", *record.command[1:]]
     with path.open("w") as handle:
-        handle.write("$ " + " ".join(record.command) + "\n")
+        handle.write("$ " + shlex.join(launch) + "\n")
         handle.flush()
-        done = subprocess.run(command, cwd=run_dir, stdout=handle, stderr=subprocess.STDOUT,
+        done = subprocess.run(launch, cwd=run_dir, stdout=handle, stderr=subprocess.STDOUT,
                               env={**os.environ, "TERM": "dumb"}, check=False)
     record.seconds = round(time.monotonic() - start, 1)
     if done.returncode != 0:

@@ -1,0 +1,41 @@
+/*
+ * Picking with the trained model: segment → pick, then evaluate where the tomogram has
+ * ground truth (held-out simulated tomograms, and the user's with targets).
+ */
+
+include { TEMPLEARN_SEGMENT  } from '../../../modules/local/segment'
+include { TEMPLEARN_PICK     } from '../../../modules/local/pick'
+include { TEMPLEARN_EVALUATE } from '../../../modules/local/evaluate'
+include { withArgs           } from '../utils_templearn'
+
+workflow PICK_AND_EVALUATE {
+    take:
+    tomograms // channel: [meta (id), tomogram, targets or [], mask or []]
+    model     // channel: the trained model directory
+    records   // map: schemaRecords(nextflow_schema.json)
+
+    main:
+    TEMPLEARN_SEGMENT(
+        tomograms
+            .combine(model)
+            .map { meta, tomogram, _targets, _mask, dir -> withArgs(records, params, 'segment', [meta, tomogram, dir]) }
+    )
+    by_id = tomograms.map { meta, _tomogram, targets, mask -> [meta.id, meta, targets, mask] }
+    TEMPLEARN_PICK(
+        TEMPLEARN_SEGMENT.out.segmentation
+            .map { meta, dir -> [meta.id, dir] }
+            .join(by_id)
+            .map { _id, dir, meta, _targets, mask -> withArgs(records, params, 'pick', [meta, dir, mask]) }
+    )
+    TEMPLEARN_EVALUATE(
+        TEMPLEARN_PICK.out.picks
+            .map { meta, picks -> [meta.id, picks] }
+            .join(by_id.filter { _id, _meta, targets, _mask -> targets })
+            .map { _id, picks, meta, targets, mask -> withArgs(records, params, 'evaluate', [meta, picks, targets, mask]) }
+    )
+
+    emit:
+    picks    = TEMPLEARN_PICK.out.picks        // channel: [meta, picks.star]
+    metrics  = TEMPLEARN_EVALUATE.out.metrics  // channel: [meta, metrics.json]
+    versions = TEMPLEARN_SEGMENT.out.versions.mix(TEMPLEARN_PICK.out.versions, TEMPLEARN_EVALUATE.out.versions)
+}

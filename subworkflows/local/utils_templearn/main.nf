@@ -1,0 +1,131 @@
+/*
+ * The experiment as the workflow runs it: the tasks, seeds and `templearn <stage>` options
+ * of `templearn run` (src/templearn/pipeline/graph.py), from the params and the records of
+ * nextflow_schema.json. Plain functions, without channels or files, so that
+ * tests/test_nextflow.py runs them against graph.py without the Nextflow engine.
+ */
+
+// Record name (a stage, or target, samples, training_samples, tomogram) → its properties:
+// the schema objects marked with `record`.
+def schemaRecords(String schemaText) {
+    def found = [:]
+    collectRecords(new groovy.json.JsonSlurper().parseText(schemaText), found)
+    return found
+}
+
+def collectRecords(Object node, Map found) {
+    if (node instanceof Map) {
+        if (node['record']) {
+            found[node['record']] = node['properties']
+        }
+        node.values().each { child -> collectRecords(child, found) }
+    }
+    else if (node instanceof List) {
+        node.each { child -> collectRecords(child, found) }
+    }
+}
+
+// A record's defaults overridden by `values` (a params-file section).
+def withDefaults(Map records, String record, Map values) {
+    def defaults = records[record].collectEntries { name, option -> [name, option['default']] }
+    return defaults + (values ?: [:])
+}
+
+// `templearn <stage>` options for `values`: those that differ from the stage's defaults, in
+// the order of its Params fields (as graph.command_line writes them), quoted for the shell.
+def stageArgs(Map records, String stage, Map values) {
+    return records[stage]
+        .findAll { name, option -> values[name] != null && values[name] != option['default'] }
+        .collectMany { name, option -> optionWords(option, values[name]) }
+        .collect { word -> shellQuote(word.toString()) }
+        .join(' ')
+}
+
+def optionWords(Map option, Object value) {
+    def flag = option['cli_flag']
+    if (value instanceof Boolean) {
+        return value ? [flag] : [option['cli_negation']].findAll { word -> word }
+    }
+    if (option['cli_repeat']) {
+        def items = value instanceof Map ? value.collect { key, item -> "${key}=${item}" }
+            : value instanceof List ? value : value.toString().tokenize(',:')
+        return items.collectMany { item -> [flag, item] }
+    }
+    return [flag, value instanceof List ? value.join(',') : value]
+}
+
+def shellQuote(String word) {
+    return word ==~ /[A-Za-z0-9_.,:=\/+%@-]+/ ? word : "'" + word.replace("'", "'\\''") + "'"
+}
+
+// The options of one task: its stage's section with the values the runner sets itself.
+def taskArgs(Map records, Map p, String stage, Map meta) {
+    return stageArgs(records, stage, stageValues(p, stage, meta))
+}
+
+// A channel item [meta, ...] whose meta carries the task's options (conf/modules.config
+// passes meta.args as task.ext.args).
+def withArgs(Map records, Map p, String stage, List item) {
+    return [item[0] + [args: taskArgs(records, p, stage, item[0])]] + item.drop(1)
+}
+
+def stageValues(Map p, String stage, Map meta) {
+    if (stage in ['nma', 'deform', 'pseudoatoms']) {
+        def section = p.targets[meta.id][stage] ?: [:]
+        return stage == 'deform' ? [seed: p.seed] + section : section
+    }
+    if (stage == 'randomize') {
+        def section = (p.acquisitions ?: [:])[meta.id] ?: [:]
+        return [seed: p.seed * 10 + (meta.id == 'test' ? 1 : 0)] + section
+    }
+    def packing = meta.kind == 'test' ? [:] : ((p.training_samples ?: [:]).tetris ?: [:])
+    def fixed = [
+        density: [voxel_size: p.voxel_size],
+        tetris: packing + [seed: meta.seed, name: meta.id],
+        simulate: [seed: meta.seed, row: meta.row],
+        labels: [name: meta.id],
+        pick: [name: meta.id],
+    ]
+    return (p[stage] ?: [:]) + (fixed[stage] ?: [:])
+}
+
+// One entry per target, in params order (the class ids): how its maps are made.
+def targetPlan(Map records, Map p) {
+    def rigidTraining = !withDefaults(records, 'training_samples', p.training_samples).flexible
+    return p.targets.collect { name, values -> withDefaults(records, 'target', values) + [id: name] }
+        .withIndex()
+        .collect { target, order ->
+            def flexible = target.flexible && target.map == null
+            [id: target.id, order: order, model: target.map ?: target.structure,
+             from_map: target.map != null, flexible: flexible,
+             rigid_training: flexible && rigidTraining]
+        }
+}
+
+// One entry per simulated tomogram (train*, val*, test*): its seed, acquisition table and
+// row, and whether distractors are packed (the ablations change training samples only).
+def tomogramPlan(Map records, Map p) {
+    def counts = withDefaults(records, 'samples', p.samples)
+    def changes = withDefaults(records, 'training_samples', p.training_samples)
+    def rows = [train: tableRows(records, p, 'train'), test: tableRows(records, p, 'test')]
+    def kinds = [
+        [kind: 'train', n: counts.train, first: 0, offset: 0, table: 'train'],
+        [kind: 'val', n: counts.validation, first: counts.train, offset: 100, table: 'train'],
+        [kind: 'test', n: counts.test, first: 0, offset: 200, table: 'test'],
+    ]
+    return kinds.collectMany { k ->
+        (0..<k.n).collect { i ->
+            def index = k.first + i
+            [id: "${k.kind}${i}".toString(), kind: k.kind, index: index,
+             seed: p.seed * 1000 + k.offset + index, table: k.table,
+             row: (index % rows[k.table]).toString(),
+             distractors: k.kind == 'test' || changes.distractors]
+        }
+    }
+}
+
+// Rows of an acquisition table: the paper grid's size, or the number of random draws.
+def tableRows(Map records, Map p, String table) {
+    def section = withDefaults(records, 'randomize', (p.acquisitions ?: [:])[table])
+    return section.grid ? records['randomize']['grid']['table_rows'][section.grid] : section.n
+}
