@@ -1,5 +1,6 @@
 """Container images: the stage → image table, the command line `templearn run --containers`
-builds (no engine needed), the Dockerfiles (hadolint), the locks, bin/build-images usage,
+builds (no engine needed), the Dockerfiles (hadolint), the locks, bin/build-images usage and
+the build command it runs for each image (--dry-run),
 and, where TEMPLEARN_TEST_ENGINE names a container engine with the images built, a whole
 containerised tiny run against the plain one."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -32,17 +34,75 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = sorted(ROOT.glob("containers/*/Dockerfile"))
 
 
+def build_commands(*args: str) -> dict[str, list[str]]:
+    """Image → the `ENGINE build` command line bin/build-images runs for it (--dry-run)."""
+    done = subprocess.run([str(ROOT / "bin" / "build-images"), "--dry-run", *args],
+                          capture_output=True, text=True, check=True)
+    commands = [shlex.split(line) for line in done.stdout.splitlines()]
+    return {c[c.index("-t") + 1].split("templearn-")[1].split(":")[0]: c for c in commands}
+
+
+def option_values(command: list[str], option: str) -> list[str]:
+    return [command[i + 1] for i, word in enumerate(command) if word == option]
+
+
+def base_image(command: list[str]) -> list[str]:
+    return [a.split("=", 1)[1] for a in option_values(command, "--build-arg")
+            if a.startswith("BASE_IMAGE=")]
+
+
+def recipe(image: str) -> tuple[Path, Path]:
+    """The Dockerfile bin/build-images builds `image` from and the lock that build installs
+    (the build's stage, if it names one, checked to be in that Dockerfile)."""
+    command = build_commands(image)[image]
+    dockerfile = Path(option_values(command, "-f")[0])
+    text = dockerfile.read_text()
+    for target in option_values(command, "--target"):
+        assert re.search(rf"^FROM \S+ AS {target}$", text, flags=re.MULTILINE), target
+    build_args = dict(a.split("=", 1) for a in option_values(command, "--build-arg"))
+    (lock,) = re.findall(r"^COPY (\S+/requirements\.lock) ", text, flags=re.MULTILINE)
+    return dockerfile, ROOT / lock.replace("${IMAGE}", build_args.get("IMAGE", ""))
+
+
 def tiny_tasks(run_dir: Path) -> dict[str, Task]:
     experiment, _ = load_experiment([bundled_params("test")])
     return {t.name: t for t in build_tasks(experiment, run_dir)}
 
 
-def test_every_stage_has_an_image_with_a_dockerfile_and_a_lock():
-    assert sorted(p.parent.name for p in DOCKERFILES) == sorted(IMAGES)
+def test_every_stage_has_an_image_with_a_recipe_and_a_lock():
+    locks = sorted(ROOT.glob("containers/*/requirements.lock"))
+    assert sorted(p.parent.name for p in locks) == sorted(IMAGES)
+    assert sorted(build_commands("all")) == sorted(IMAGES)
     for stage in (*STAGE_NAMES, "report"):
         image = image_of(stage)
         assert (ROOT / "containers" / image / "requirements.lock").is_file(), stage
     assert image_of("nma") == "structure" and image_of("train") == "unet"
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_each_image_installs_its_own_lock(image):
+    dockerfile, lock = recipe(image)
+    assert lock == ROOT / "containers" / image / "requirements.lock"
+    assert lock.is_file() and dockerfile in DOCKERFILES
+    command = build_commands(image)[image]
+    assert command[1:2] == ["build"] and command[-1] == str(ROOT)
+    assert option_values(command, "-t") == [image_tag(image)]
+
+
+def test_one_recipe_for_the_python_images():
+    """structure, jax, unet, unet-cuda and imod share containers/python/Dockerfile; only
+    parakeet, which compiles MULTEM in a CUDA devel image, has its own."""
+    shared = ROOT / "containers" / "python" / "Dockerfile"
+    for image in ("structure", "jax", "unet", "unet-cuda", "imod"):
+        assert recipe(image)[0] == shared, image
+    assert recipe("parakeet")[0] == ROOT / "containers" / "parakeet" / "Dockerfile"
+    commands = build_commands("all")
+    assert option_values(commands["imod"], "--target") == ["imod"]
+    assert option_values(commands["unet"], "--target") == ["python"]
+    own_bases = {image: base_image(c) for image, c in commands.items() if base_image(c)}
+    assert own_bases == {"unet-cuda": ["nvidia/cuda:12.8.1-base-ubuntu24.04"]}
+    for command in build_commands("--base", "localhost/py:3", "unet-cuda", "jax").values():
+        assert base_image(command) == ["localhost/py:3"]  # --base wins over an image's own
 
 
 def test_backend_and_gpu_choose_the_image():

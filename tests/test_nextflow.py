@@ -42,6 +42,7 @@ from templearn.stages.pseudoatoms import MODEL
 from templearn.structure import structure_stem
 from tests.nextflow.groovy import NF_LINT, language_server_jar, run_harness
 from tests.nextflow.modules import ROOT, WRITTEN, Output, expand_braces, read_module
+from tests.test_containers import recipe as container_recipe
 
 DATA = ROOT / "tests" / "data"
 RESOURCE_LABELS = {"process_single", "process_low", "process_medium", "process_high",
@@ -89,7 +90,10 @@ def test_images_are_the_container_images():
         assert all("process_gpu" in MODULES[stage].directives["label"]
                    for stage, uses in IMAGE_OF_STAGE.items() if uses == image)
         assert re.search(rf"withLabel: 'process_gpu' \{{[^}}]*ext\.image\s*=\s*'{cuda}'", gpu[1])
-    assert {p.parent.name for p in (ROOT / "containers").glob("*/Dockerfile")} >= set(IMAGES)
+    for image in IMAGES:  # each one has a recipe: a Dockerfile that installs its own lock
+        dockerfile, lock = container_recipe(image)
+        assert dockerfile.is_file() and lock == ROOT / "containers" / image / "requirements.lock"
+        assert lock.is_file(), image
 
 
 def test_manifest_version_is_the_package_version():

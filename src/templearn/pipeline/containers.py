@@ -1,8 +1,9 @@
 """The stages' container images, and a task's command line run in one (as Nextflow does).
 
-The images are built from `containers/<image>/Dockerfile` by `bin/build-images` and tagged
-`templearn-<image>:<version>`. `IMAGE_OF_STAGE` is the one stage → image table (the runner,
-the Nextflow modules and the tests use it); `image_of` adds the backend and GPU choices.
+The images are built by `bin/build-images` from the recipes under `containers/` (each with
+its own `containers/<image>/requirements.lock`) and tagged `templearn-<image>:<version>`.
+`IMAGE_OF_STAGE` is the one stage → image table (the runner, the Nextflow modules and the
+tests use it); `image_of` adds the backend and GPU choices.
 `ContainerLauncher` runs a task's `templearn <stage> ...` command line unchanged in its
 image: the run directory and every input location bind-mounted at the same paths, as the
 calling user, with the run directory as the working directory.
