@@ -151,8 +151,7 @@ def evaluate_picks(picks: pd.DataFrame, targets: pd.DataFrame,
         raise InputError("no ground-truth particles to evaluate against"
                          + (" inside the mask" if mask is not None else ""))
     column = SWEEPS[sweep]
-    by_tomo = any(star.TOMO_NAME in t and t[star.TOMO_NAME].nunique() > 1
-                  for t in (picks, targets))
+    by_tomo = several_tomograms(picks, targets)
     result: dict = {"distance": distance, "sweep": sweep, "masked": mask is not None,
                     "matching": "linear_sum_assignment", "classes": {}}
     for cls, truth in targets.groupby(class_key, sort=True):
@@ -178,6 +177,55 @@ def evaluate_picks(picks: pd.DataFrame, targets: pd.DataFrame,
     result["mean_f1_at_p_eq_r"] = float(np.mean(f1s)) if f1s else None
     result["mean_best_f1"] = float(np.mean([c["best_f1"] for c in result["classes"].values()]))
     return result
+
+
+def several_tomograms(picks: pd.DataFrame, targets: pd.DataFrame) -> bool:
+    """Whether either table names more than one tomogram (then matching is per tomogram)."""
+    return any(star.TOMO_NAME in t and t[star.TOMO_NAME].nunique() > 1 for t in (picks, targets))
+
+
+def fbeta(tp: int, n_picks: int, n_true: int, beta: float) -> float:
+    """F-beta = (1 + β²)·TP / ((1 + β²)·TP + β²·FN + FP); 0 with no picks and no particles."""
+    b2 = beta * beta
+    denominator = (1 + b2) * tp + b2 * (n_true - tp) + (n_picks - tp)
+    return (1 + b2) * tp / denominator if denominator else 0.0
+
+
+def czii_score(picks: pd.DataFrame, targets: pd.DataFrame, radii: dict[str, float],
+               weights: dict[str, float], fraction: float = 0.5, beta: float = 4.0) -> dict:
+    """The CZII cryo-ET challenge metric: per class (tlClassName), picks match particles one
+    to one within `fraction` × that class's radius (voxels), counts pooled over tomograms;
+    F-beta per class and its mean over the classes weighted by `weights` (default 1).
+
+    The challenge's own script counts a particle as found when any pick lies within the
+    distance; here each pick finds at most one particle, so β = 1 gives our F1.
+    """
+    missing = [what for what, t in (("picks", picks), ("targets", targets))
+               if CLASS_NAME not in t]
+    if missing:
+        raise InputError(f"the CZII metric needs {CLASS_NAME} in the {missing[0]}")
+    by_tomo = several_tomograms(picks, targets)
+    classes: dict[str, dict] = {}
+    for cls, truth in targets.groupby(CLASS_NAME, sort=True):
+        name = str(cls)
+        if name not in radii:
+            raise InputError(f"--radius missing for {name}")
+        mine = picks[picks[CLASS_NAME].astype(str) == name]
+        distance = fraction * radii[name]
+        tp = sum(len(match_pairs(i, j, d)[0])
+                 for i, j, d in _tomogram_pairs(mine, truth, distance, by_tomo))
+        precision, recall, _ = prf(tp, len(mine), len(truth))
+        classes[name] = {"distance": distance, "n_true": len(truth), "n_picks": len(mine),
+                         "tp": tp, "fp": len(mine) - tp, "fn": len(truth) - tp,
+                         "precision": precision, "recall": recall, "weight": weights.get(name, 1.0),
+                         "fbeta": fbeta(tp, len(mine), len(truth), beta)}
+    unknown = sorted(set(weights) - set(classes))
+    if unknown:
+        raise InputError(f"--weight names {unknown[0]!r}, not a class of the targets "
+                         f"({', '.join(classes)})")
+    total = sum(c["weight"] for c in classes.values())
+    score = sum(c["weight"] * c["fbeta"] for c in classes.values()) / total if total else 0.0
+    return {"beta": beta, "fraction": fraction, "score": score, "classes": classes}
 
 
 def _tomogram_pairs(picks: pd.DataFrame, truth: pd.DataFrame, distance: float,

@@ -50,22 +50,28 @@ def write_star(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame]) ->
     return final
 
 
-def read_star(path: str | os.PathLike[str], block: str = PARTICLES_BLOCK,
-              required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read one block of a STAR file; InputError if unreadable or missing required columns."""
+def read_blocks(path: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    """Every data block of a STAR file as a table; InputError if unreadable."""
     p = require_file(path)
     try:
         data = starfile.read(p, always_dict=True)
     except Exception as exc:
         raise InputError(f"not a readable STAR file ({exc})", p) from None
+    return {name: table if isinstance(table, pd.DataFrame)
+            else pd.DataFrame([table]) if isinstance(table, dict) else pd.DataFrame()
+            for name, table in data.items()}
+
+
+def read_star(path: str | os.PathLike[str], block: str = PARTICLES_BLOCK,
+              required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read one block of a STAR file; InputError if unreadable or missing required columns."""
+    data = read_blocks(path)
     if block not in data:
-        raise InputError(f"no data_{block} block (found: {', '.join(data) or 'none'})", p)
+        raise InputError(f"no data_{block} block (found: {', '.join(data) or 'none'})", path)
     table = data[block]
-    if not isinstance(table, pd.DataFrame):
-        table = pd.DataFrame([table]) if isinstance(table, dict) else pd.DataFrame()
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise InputError(f"missing columns {', '.join(missing)} in data_{block}", p)
+        raise InputError(f"missing columns {', '.join(missing)} in data_{block}", path)
     return table
 
 
@@ -73,3 +79,12 @@ def general_table(shape_zyx: tuple[int, int, int], voxel_size: float) -> pd.Data
     """One-row table recording a tomogram's size (x, y, z voxels) and voxel size (Å)."""
     nz, ny, nx = shape_zyx
     return pd.DataFrame({SIZE[0]: [nx], SIZE[1]: [ny], SIZE[2]: [nz], VOXEL_SIZE: [voxel_size]})
+
+
+def general_grid(blocks: dict[str, pd.DataFrame]) -> tuple[tuple[int, int, int], float] | None:
+    """(size x, y, z; voxel size Å) from a `general` block, None if it records none."""
+    general = blocks.get(GENERAL_BLOCK)
+    if general is None or len(general) == 0 or not all(c in general for c in (*SIZE, VOXEL_SIZE)):
+        return None
+    row = general.iloc[0]
+    return (int(row[SIZE[0]]), int(row[SIZE[1]]), int(row[SIZE[2]])), float(row[VOXEL_SIZE])

@@ -11,6 +11,7 @@ from templearn.stages import (
     deform,
     evaluate,
     labels,
+    match,
     nma,
     pick,
     pseudoatoms,
@@ -38,6 +39,7 @@ WRITTEN = {
     "train": [train.MODEL, train.LOG, train.CURVES, train.VALIDATION_PICKS],
     "segment": [segment.LABELS, segment.CLASSES, segment.SCORES.format("ribosome")],
     "pick": [pick.PICKS],
+    "match": [match.SCORES, match.ANGLES, match.ANGLES_TABLE, match.PICKS],
     "evaluate": [evaluate.METRICS, evaluate.CURVE],
 }
 

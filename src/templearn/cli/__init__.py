@@ -47,7 +47,10 @@ def _options(
 
 #: Stages in pipeline order (the order `templearn --help` lists them).
 STAGE_NAMES = ("nma", "deform", "density", "pseudoatoms", "tetris", "labels", "randomize",
-               "simulate", "reconstruct", "train", "segment", "pick", "evaluate")
+               "simulate", "reconstruct", "train", "segment", "pick", "match",
+               "evaluate")
+#: Stage-layer commands outside the pipeline graph (no Nextflow module, no params section).
+TOOL_NAMES = ("export",)
 
 
 def _register() -> None:
@@ -60,6 +63,8 @@ def _register() -> None:
             app.command(name)(importlib.import_module(f"templearn.cli.{name}").command)
             continue
         app.command(name)(make_command(stage))
+    for name in TOOL_NAMES:
+        app.command(name)(make_command(importlib.import_module(f"templearn.stages.{name}").STAGE))
     from templearn.cli import fetch, report, run
 
     app.command("fetch")(fetch.command)

@@ -31,7 +31,8 @@ IMAGES = ("structure", "jax", "unet", "unet-cuda", "parakeet", "imod")
 IMAGE_OF_STAGE = {
     "nma": "structure", "deform": "structure", "pseudoatoms": "structure",
     "density": "jax", "tetris": "jax", "randomize": "jax", "simulate": "jax",
-    "reconstruct": "jax", "labels": "jax", "pick": "jax", "evaluate": "jax", "report": "jax",
+    "reconstruct": "jax", "labels": "jax", "pick": "jax", "match": "jax", "evaluate": "jax",
+    "report": "jax",
     "train": "unet", "segment": "unet",
 }
 #: (stage, its --backend) → the image that holds that backend.

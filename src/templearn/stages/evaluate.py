@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from templearn.stages.base import Record, Stage, StageParams, option
 
@@ -12,6 +13,8 @@ from templearn.stages.base import Record, Stage, StageParams, option
 METRICS, CURVE = "metrics.json", "pr_curve.png"
 #: Thresholds that can be swept (`templearn.evaluate.SWEEPS`).
 SWEEPS = ("size", "score")
+#: Metric sets: ours alone, or ours and the CZII challenge's.
+METRIC_SETS = ("f1", "czii")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,67 @@ class Params(StageParams):
     sweep: str = option("size", "Threshold to sweep, one of: size (cluster size), score.",
                         choices=SWEEPS)
     max_thresholds: int = option(200, "At most this many sweep thresholds.", minimum=2)
+    metric: str = option("f1", "Metrics: f1 (ours), or czii (also the CZII challenge's "
+                               "F-beta, needs --radius).", choices=METRIC_SETS)
+    radius: tuple[str, ...] = option((), "czii: particle radius in voxels, VOX or NAME=VOX "
+                                         "(repeatable).", repeat=True)
+    fraction: float = option(0.5, "czii: match within this fraction of the class's radius.",
+                             positive=True)
+    beta: float = option(4.0, "czii: β of the F-beta (1 gives F1).", positive=True)
+    weight: tuple[str, ...] = option((), "czii: class weight NAME=W in the mean (default 1; "
+                                         "repeatable).", repeat=True)
+
+    def check(self) -> None:
+        from templearn.errors import InputError
+        from templearn.stages.pick import parse_radii
+
+        if self.metric == "czii" and not self.radius:
+            raise InputError("--metric czii needs --radius (VOX or NAME=VOX)")
+        parse_radii(self.radius)
+        parse_weights(self.weight)
+
+
+def parse_weights(specs: tuple[str, ...]) -> dict[str, float]:
+    """--weight NAME=W values → {name: weight ≥ 0}; InputError naming --weight otherwise."""
+    from templearn.errors import InputError
+
+    weights = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not name or not 0 <= number < float("inf"):
+            raise InputError(f"--weight expects NAME=W (W >= 0), got {spec!r}")
+        weights[name] = number
+    return weights
+
+
+def read_targets(path: Path, picks_path: Path, picks: Any) -> Any:
+    """The ground truth as a picks table: ours, or RELION 5/4 particles placed on the
+    picks' tomogram grid (their data_general) with the file's tilt-series pixel size."""
+    from templearn import interop, star
+    from templearn.errors import InputError, about
+    from templearn.sample import CLASS_NAME
+
+    blocks = star.read_blocks(path)
+    particles, optics = blocks.get(star.PARTICLES_BLOCK), blocks.get(interop.OPTICS_BLOCK)
+    if particles is None or not interop.is_relion(particles, optics):
+        return star.read_star(path, required=star.COORDINATES)
+    recorded = star.general_grid(star.read_blocks(picks_path))
+    if recorded is None:
+        raise InputError("RELION targets need the picks' tomogram size and voxel size "
+                         "(data_general), which this file lacks; convert the targets with "
+                         "templearn export --from relion5 --tomogram TOMO.mrc", picks_path)
+    classes = picks[CLASS_NAME].astype(str).unique() if CLASS_NAME in picks else []
+    if CLASS_NAME not in particles and len(classes) != 1:
+        raise InputError(f"no {CLASS_NAME} and the picks have {len(classes)} classes; convert "
+                         f"with templearn export --from relion5 --class NAME", path)
+    grid = interop.Grid(*recorded)
+    with about(path):
+        return interop.from_relion(particles, optics, grid, str(classes[0]) if len(classes)
+                                   else path.stem, path.stem)
 
 
 def size_of(path: Path) -> tuple[int, int, int] | None:
@@ -68,7 +132,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     from templearn.stages.mrcgrid import mrc_grid
 
     picks_table = star.read_star(inputs.picks, required=star.COORDINATES)
-    targets_table = star.read_star(inputs.targets, required=star.COORDINATES)
+    targets_table = read_targets(inputs.targets, inputs.picks, picks_table)
     if len(targets_table) == 0:
         raise InputError("no particles", inputs.targets)
     shapes = {path: size_of(path) for path in (inputs.picks, inputs.targets)}
@@ -87,6 +151,19 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     with about(inputs.targets):
         metrics = evaluate_picks(picks_table, targets_table, params.distance, params.sweep,
                                  mask_map, params.max_thresholds)
+    if params.metric == "czii":
+        from templearn.evaluate import czii_score
+        from templearn.sample import CLASS_NAME
+        from templearn.stages.pick import parse_radii
+
+        default, per_class = parse_radii(params.radius)
+        names = targets_table[CLASS_NAME].astype(str) if CLASS_NAME in targets_table else []
+        radii = {n: per_class.get(n, default) for n in set(names)
+                 if per_class.get(n, default) is not None}
+        with about(inputs.targets):
+            metrics["czii"] = czii_score(picks_table, targets_table, radii,
+                                         parse_weights(params.weight), params.fraction,
+                                         params.beta)
     metrics.update({"picks": str(inputs.picks), "targets": str(inputs.targets),
                     "mask": None if inputs.mask is None else str(inputs.mask)})
     plot_pr_curves(metrics, out / CURVE)
@@ -99,7 +176,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
             f"{'n/a' if cross is None else f'{cross:.3f}'}")
     best = ", ".join(f"{name} F1 {entry['f1']:.3f} (best {entry['best_f1']:.3f})"
                      for name, entry in metrics["classes"].items())
-    return f"{best or 'no classes'} in {METRICS}"
+    czii = (f", CZII F{params.beta:g} {metrics['czii']['score']:.3f}"
+            if "czii" in metrics else "")
+    return f"{best or 'no classes'}{czii} in {METRICS}"
 
 
 STAGE = Stage(

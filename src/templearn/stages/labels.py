@@ -13,7 +13,7 @@ from templearn.stages.base import Record, Stage, StageParams, option
 LABELS, TARGETS = "labels.mrc", "targets.star"
 
 
-def _xyz(text: str, option: str) -> tuple[int, int, int]:
+def parse_xyz(text: str, option: str) -> tuple[int, int, int]:
     """'40,40,24' (or 40x40x24) → (40, 40, 24); InputError naming the option otherwise."""
     parts = [p.strip() for p in text.replace("x", ",").replace(":", ",").split(",")]
     try:
@@ -35,7 +35,7 @@ class Inputs(Record):
 @dataclass(frozen=True)
 class Params(StageParams):
     shape: tuple[int, int, int] | None = option(None, "Target size x,y,z (without --like).",
-                                                parse=lambda text: _xyz(text, "--shape"),
+                                                parse=lambda text: parse_xyz(text, "--shape"),
                                                 minimum=1)
     voxel_size: float | None = option(None, "Target voxel size, Å (without --like).",
                                       positive=True)
