@@ -3,7 +3,6 @@ orientation; the wedge weighting and the mirror image behave; the rotation sampl
 SO(3); the stage writes its files and rejects bad input with exit 2."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from templearn.match import (
 )
 from templearn.mrc import Volume, read_mrc, write_mrc
 from templearn.stages import match as match_stage
+from tests.test_stage_picking import main
 
 STEP = 30.0  # degrees: 552 rotations, quick on a 32³ tomogram
 TOMO_SHAPE = (32, 32, 32)
@@ -128,20 +128,6 @@ def run_cli(*args: str):
     app = typer.Typer()
     app.command()(make_command(match_stage.STAGE))
     return CliRunner().invoke(app, list(args))
-
-
-def main(*args: str, capsys) -> tuple[int, str]:
-    """`templearn ARGS` in this process: (exit status, stderr)."""
-    from templearn.cli import main as templearn_main
-
-    argv = sys.argv
-    sys.argv = ["templearn", *args]
-    try:
-        with pytest.raises(SystemExit) as exit_:
-            templearn_main()
-    finally:
-        sys.argv = argv
-    return int(exit_.value.code or 0), capsys.readouterr().err
 
 
 @pytest.fixture()
