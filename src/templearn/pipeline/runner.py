@@ -121,12 +121,12 @@ def run_graph(tasks: list[Task], run_dir: Path, jobs: int,
                 waiting.remove(task)
                 record = records[task.name]
                 record.command = task.argv(run_dir)
-                launch = launcher.command(task, record.command, run_dir)
                 if is_current(task, run_dir):
                     record.status = "skipped"
                     finished.add(task.name)
                     log(f"[{len(finished)}/{total}] {task.name}: unchanged, skipped")
                     continue
+                launch = launcher.command(task, record.command, run_dir)
                 running[pool.submit(_execute, record, run_dir, launch)] = task
             if not running:
                 if failure is not None or not waiting:
