@@ -15,7 +15,7 @@ import yaml
 
 from templearn import star
 from templearn.errors import InputError
-from templearn.mrc import Volume, write_mrc
+from templearn.mrc import Volume, read_mrc, write_mrc
 from templearn.sample import CLASS_NAME
 from templearn.stages import evaluate, pick, segment, train
 from templearn.stages.base import work_dir_of
@@ -88,6 +88,11 @@ def test_choices_match_the_domain_code():
     assert tuple(PRESETS) == train.Params.__dataclass_fields__["preset"].metadata["choices"]
     assert train.Params.__dataclass_fields__["loss"].metadata["choices"] == LOSSES
     assert train.Params.__dataclass_fields__["conv"].metadata["choices"] == CONV_CHOICES
+    from templearn.unet.params import NORMALISATIONS, Normalisation
+
+    assert train.Params.__dataclass_fields__["normalise"].metadata["choices"] == NORMALISATIONS
+    for method in NORMALISATIONS:
+        Normalisation(method).validate()  # every choice is one the domain code knows
 
 
 def test_train_help_warns_about_cpu_time():
@@ -242,6 +247,7 @@ def test_validated_min_size_drops_clusters_smaller_than_the_validation_threshold
 def test_train_segment_pick_evaluate(tmp_path, labelled, capsys):
     training = tmp_path / "training"
     status, err = main("train", "-s", labelled[0], "-v", labelled[1], *TINY,
+                       "--normalise", "whiten", "--whiten-lowpass", "0.5",
                        "-o", str(training), capsys=capsys)
     assert status == 0, err
     for name in ("model/model.json", "training_log.csv", "training_curves.png",
@@ -261,6 +267,18 @@ def test_train_segment_pick_evaluate(tmp_path, labelled, capsys):
     assert json.loads((seg / "classes.json").read_text()) == {"0": "background", "1": "ball"}
     for name in ("scores_ball.mrc", "labels.mrc", "segment.params.yml"):
         assert (seg / name).exists(), name
+    # segment prepares the tomogram by the model's own rule (here: whitened)
+    from templearn.unet.normalise import normalise
+    from templearn.unet.params import Normalisation, TileParams
+    from templearn.unet.segment import predictor
+    from templearn.unet.segment import segment as segment_volume
+    from templearn.unet.store import load_model
+
+    network, info = load_model(training / "model")
+    assert info.normalisation == Normalisation("whiten", 0.5)
+    expected, _ = segment_volume(normalise(read_mrc(tomogram).data, info.normalisation),
+                          predictor(network, 1), 2, TileParams(tile=32, crop=4))
+    np.testing.assert_allclose(read_mrc(seg / "scores_ball.mrc").data, expected[1], atol=1e-4)
 
     picks = tmp_path / "picks"
     status, err = main("pick", str(seg / "labels.mrc"), "--method", "peaks", "--radius", "4",

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from templearn.unet import losses
-from templearn.unet.data import LabelledTomogram, SamplingParams, normalise, sample_batch
+from templearn.unet.data import LabelledTomogram, SamplingParams, sample_batch
+from templearn.unet.normalise import normalise
 from templearn.unet.segment import TileParams, segment, tile_starts
 
 

@@ -72,7 +72,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     from templearn.jaxcache import enable_compilation_cache
     from templearn.mrc import Volume, read_mrc, write_mrc, write_mrc_slabs
-    from templearn.unet.data import normalise
+    from templearn.unet.normalise import normalise
     from templearn.unet.segment import predictor, segment
     from templearn.unet.store import load_model, read_info
 
@@ -85,8 +85,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     volume = read_mrc(inputs.tomogram)
     network, info = load_model(inputs.model)
     tiles = params.tiles()
-    scores, labels = segment(normalise(volume.data), predictor(network, tiles.batch),
-                             info.config.classes, tiles)
+    prepared = normalise(volume.data, info.normalisation)
+    scores, labels = segment(prepared, predictor(network, tiles.batch), info.config.classes,
+                             tiles)
     for k, name in enumerate(info.class_names):
         if k > 0:
             write_mrc_slabs(out / SCORES.format(name), scores[k], volume.voxel_size,

@@ -15,7 +15,9 @@ from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.unet.params import (
     CONV_CHOICES,
     LOSSES,
+    NORMALISATIONS,
     PRESET_NAMES,
+    Normalisation,
     SamplingParams,
     TrainParams,
     from_fields,
@@ -27,7 +29,7 @@ MODEL, LOG, CURVES, CHECKPOINTS, VALIDATION_PICKS = (
 #: How a --sample / --validation item is written.
 PAIR = "TOMOGRAM.mrc,LABELS_DIR"
 
-_T, _S = TrainParams, SamplingParams
+_T, _S, _N = TrainParams, SamplingParams, Normalisation
 _DEFAULT_WORK = (f"{_T.epochs} epochs × {_T.steps} steps of {_S.batch} patches of "
                  f"{_S.patch}³")
 
@@ -100,6 +102,14 @@ class Params(StageParams):
     augment_noise: float = option(_S.augment_noise, "Largest extra noise of augmented "
                                                     "patches (s.d., in units of the "
                                                     "tomogram's s.d.).", minimum=0)
+    normalise: str = option(
+        _N.method, "How tomograms are prepared for the network (recorded in the model; "
+                   "segment does the same, --init keeps the model's): zscore, or whiten "
+                   "(every tomogram given the same power spectrum, so that the picker does not "
+                   "depend on how a simulator or microscope shapes it; docs/transfer.md).",
+        choices=NORMALISATIONS)
+    whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten: Gaussian blur after "
+                                               "whitening (σ, voxels; 0: none).", minimum=0)
     learning_rate: float = option(_T.learning_rate, "Adam learning rate.", flag="--lr",
                                   positive=True)
     seed: int = option(_T.seed, "Random seed (weights and batches).", minimum=0)
@@ -225,8 +235,10 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     enable_compilation_cache()
     init_info = read_info(inputs.init) if inputs.init is not None else None
-    train_data = [load_labelled(t, d) for t, d in train_pairs]
-    val_data = [load_labelled(t, d) for t, d in val_pairs]
+    how = (init_info.normalisation if init_info is not None  # fine-tuning keeps the model's
+           else Normalisation(params.normalise, params.whiten_lowpass))
+    train_data = [load_labelled(t, d, how) for t, d in train_pairs]
+    val_data = [load_labelled(t, d, how) for t, d in val_pairs]
     n_classes = max([*names, *(int(d.labels.max()) for d in train_data + val_data)]) + 1
     class_names = [names.get(k, f"class{k}") for k in range(n_classes)]
     if init_info is not None:
@@ -237,7 +249,8 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
             config = replace(config, widths=params.widths)
     if params.conv is not None:
         config = replace(config, conv=params.conv)
-    settings = from_fields(TrainParams, params, sampling=from_fields(SamplingParams, params))
+    settings = from_fields(TrainParams, params, sampling=from_fields(SamplingParams, params),
+                           normalisation=how)
     plan = (f"{len(train_data)} training and {len(val_data)} validation tomograms, classes "
             f"{', '.join(class_names[1:])}; {params.epochs} epochs × {params.steps} steps of "
             f"{params.batch} × {params.patch}³")

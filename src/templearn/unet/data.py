@@ -1,8 +1,7 @@
 """Training data: tomograms with label maps and particle centres, and patch sampling.
 
-Normalisation is the same at training and inference: each whole tomogram is z-scored
-once (`normalise`), patches are cut from the normalised tomogram (DeepFinder z-scores
-each training patch but the whole tomogram at inference; we do not repeat that).
+Normalisation is the same at training and inference: each whole tomogram is prepared once
+(`templearn.unet.normalise`: z-scored, or whitened), and patches are cut from it.
 
 Batches follow DeepFinder: patches centred on labelled particles with a uniform random
 shift, classes drawn with equal probability (class-balanced bootstrap), a 180° rotation
@@ -27,7 +26,8 @@ from templearn import star
 from templearn.errors import InputError
 from templearn.mrc import read_mrc
 from templearn.unet.augment import augment_intensity
-from templearn.unet.params import SamplingParams
+from templearn.unet.normalise import normalise
+from templearn.unet.params import Normalisation, SamplingParams
 
 
 @dataclass
@@ -35,23 +35,17 @@ class LabelledTomogram:
     """A z-scored tomogram, its label map and its particles (voxel x y z, class id)."""
 
     name: str
-    tomogram: np.ndarray  # [z, y, x] float32, z-scored
+    tomogram: np.ndarray  # [z, y, x] float32, normalised
     labels: np.ndarray  # [z, y, x] uint8
     centres_xyz: np.ndarray  # (n, 3) float
     classes: np.ndarray  # (n,) int ≥ 1
     voxel_size: float
 
 
-def normalise(tomogram: np.ndarray) -> np.ndarray:
-    """Z-score a whole tomogram (float32), as done at training and at inference."""
-    data = tomogram.astype(np.float32)
-    std = float(data.std())
-    return (data - float(data.mean())) / (std if std > 0 else 1.0)
-
-
-def load_labelled(tomogram: str | os.PathLike[str],
-                  label_dir: str | os.PathLike[str]) -> LabelledTomogram:
-    """A tomogram with `labels.mrc` and `targets.star` from `templearn labels`."""
+def load_labelled(tomogram: str | os.PathLike[str], label_dir: str | os.PathLike[str],
+                  how: Normalisation | None = None) -> LabelledTomogram:
+    """A tomogram with `labels.mrc` and `targets.star` from `templearn labels`, normalised
+    by `how` (default: z-score)."""
     label_dir = Path(label_dir)
     volume = read_mrc(tomogram)
     labels = read_mrc(label_dir / "labels.mrc")
@@ -68,7 +62,7 @@ def load_labelled(tomogram: str | os.PathLike[str],
     return LabelledTomogram(
         name=Path(tomogram).stem if Path(tomogram).stem != "tomogram"
         else Path(tomogram).parent.name,
-        tomogram=normalise(volume.data), labels=labels.data.astype(np.uint8),
+        tomogram=normalise(volume.data, how), labels=labels.data.astype(np.uint8),
         centres_xyz=targets[list(star.COORDINATES)].to_numpy(float),
         classes=targets[star.CLASS_ID].to_numpy(int), voxel_size=volume.voxel_size)
 

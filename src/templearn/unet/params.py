@@ -21,6 +21,8 @@ CONV_CHOICES = ("auto", *CONV_IMPLS)
 LOSSES = ("tversky", "dice", "cross-entropy", "nnpu", "pu-kl")
 #: Architecture presets (`templearn.unet.model.PRESETS`).
 PRESET_NAMES = ("deepfinder", "cpu-small")
+#: How tomograms are prepared for the network (`templearn.unet.normalise`).
+NORMALISATIONS = ("zscore", "whiten")
 
 S = TypeVar("S")
 
@@ -31,6 +33,22 @@ def from_fields(cls: type[S], source: Any, **values: Any) -> S:
     given = {f.name: getattr(source, f.name) for f in dataclasses.fields(cls)  # type: ignore
              if f.name not in values and hasattr(source, f.name)}
     return cls(**given, **values)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How tomograms are prepared for the network (`templearn.unet.normalise`): `method`
+    one of NORMALISATIONS, and for `whiten` the σ (voxels) of the Gaussian envelope."""
+
+    method: str = "zscore"
+    lowpass: float = 1.0
+
+    def validate(self) -> None:
+        if self.method not in NORMALISATIONS:
+            raise InputError(f"--normalise must be one of {', '.join(NORMALISATIONS)}, got "
+                             f"{self.method!r}")
+        if self.lowpass < 0:
+            raise InputError(f"--whiten-lowpass must not be negative, got {self.lowpass}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ class TrainParams:
     pick_validation: bool = True  # segment + pick + evaluate the validation tomograms at the end
     seed: int = 0
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    normalisation: Normalisation = field(default_factory=Normalisation)
     #: Seconds between progress lines within an epoch (the first estimate comes earlier).
     log_every_s: float = 30.0
 

@@ -1,6 +1,7 @@
 """Tiled inference over a whole tomogram, with bounded memory.
 
-The tomogram is z-scored as a whole (`data.normalise`, as in training) and cut into
+The tomogram is normalised as a whole (`templearn.unet.normalise`, as in training, by the
+model's own rule) and cut into
 tiles of `tile` voxels per side; of each tile's prediction a margin of `crop` voxels is
 dropped on every side that is not the tomogram's border (predictions near a tile's edge
 see less context), and where kept regions overlap (the last tile of a row is shifted to

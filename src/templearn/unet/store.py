@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jax
@@ -21,11 +21,11 @@ from flax import nnx
 from templearn.errors import InputError
 from templearn.files import atomic_write_text
 from templearn.unet.model import UNet, UNetConfig
+from templearn.unet.params import Normalisation
 
 MODEL_JSON = "model.json"
 #: Orbax's marker of a finished checkpoint, and its text without the writer's path.
 COMMIT_MARKER, COMMIT_TEXT = "commit_success.txt", "Checkpoint commit was successful\n"
-NORMALISATION = "z-score of the whole tomogram"
 
 
 @dataclass
@@ -36,11 +36,12 @@ class ModelInfo:
     class_names: list[str]  # index = class id; 0 is background
     voxel_size: float
     patch: int
+    normalisation: Normalisation = field(default_factory=Normalisation)
 
     def to_json(self) -> str:
         record = {"config": asdict(self.config), "class_names": self.class_names,
                   "voxel_size": self.voxel_size, "patch": self.patch,
-                  "normalisation": NORMALISATION}
+                  "normalisation": asdict(self.normalisation)}
         return json.dumps(record, indent=1)
 
 
@@ -93,9 +94,12 @@ def read_info(directory: str | os.PathLike[str]) -> ModelInfo:
         record = json.loads(path.read_text())
         config = record["config"]
         config["widths"] = tuple(config["widths"])
+        how = record.get("normalisation")  # models before whitening: a text, z-score
+        normalisation = Normalisation(**how) if isinstance(how, dict) else Normalisation()
+        normalisation.validate()
         return ModelInfo(UNetConfig(**config), list(record["class_names"]),
-                         float(record["voxel_size"]), int(record["patch"]))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                         float(record["voxel_size"]), int(record["patch"]), normalisation)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, InputError) as exc:
         raise InputError(f"unreadable model.json ({exc})", path) from None
 
 

@@ -192,6 +192,9 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
         if info.config != config or info.class_names != class_names:
             raise InputError(f"--init model has classes {info.class_names} and {info.config}; "
                              f"expected {class_names} and {config}", init)
+        if info.normalisation != params.normalisation:
+            raise InputError(f"--init model prepares tomograms by {info.normalisation}, the "
+                             f"data were prepared by {params.normalisation}", init)
     else:
         model = new_model(config, params.seed)
     optimizer = nnx.Optimizer(model, optax.adam(params.learning_rate), wrt=nnx.Param)
@@ -221,7 +224,7 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
     validation = val_data or train_data
     val_batches = [sample_batch(validation, classes, params.sampling, params.seed + 1, k)
                    for k in range(params.validation_batches)]
-    info = ModelInfo(config, class_names, voxel, params.sampling.patch)
+    info = ModelInfo(config, class_names, voxel, params.sampling.patch, params.normalisation)
     progress = StepProgress(params, start)
     for epoch in range(start, params.epochs):
         began = time.monotonic()

@@ -1,0 +1,85 @@
+"""Preparing tomograms for the network: z-score and spectral whitening."""
+
+import json
+
+import numpy as np
+import pytest
+
+from templearn.errors import InputError
+from templearn.unet.normalise import _shell_frequencies, normalise, whiten
+from templearn.unet.params import Normalisation
+
+
+def radial_filter(volume: np.ndarray, gain) -> np.ndarray:
+    """`volume` with every Fourier coefficient multiplied by `gain(|k|)`."""
+    k = _shell_frequencies(volume.shape)
+    return np.fft.irfftn(np.fft.rfftn(volume) * gain(k), s=volume.shape,
+                         axes=(0, 1, 2)).astype(np.float32)
+
+
+def shell_power(volume: np.ndarray) -> np.ndarray:
+    k = _shell_frequencies(volume.shape)
+    shell = (k * max(volume.shape)).astype(int).ravel()
+    power = np.abs(np.fft.rfftn(volume)).ravel() ** 2
+    return np.bincount(shell, power) / np.maximum(np.bincount(shell), 1)
+
+
+@pytest.fixture
+def coloured(rng):
+    """Noise with a steep, CTF-like spectrum, and a ball planted in it."""
+    volume = rng.standard_normal((24, 32, 40)).astype(np.float32)
+    zz, yy, xx = np.indices(volume.shape)
+    volume[(zz - 12) ** 2 + (yy - 16) ** 2 + (xx - 20) ** 2 <= 16] += 3.0
+    return radial_filter(volume, lambda k: 1.0 / (0.05 + k**1.5))
+
+
+def test_whitening_flattens_the_spectrum_then_applies_the_envelope(coloured):
+    before = shell_power(coloured)[1:20]
+    assert before.max() / before.min() > 100
+    flat = shell_power(whiten(coloured, 0.0))[1:20]
+    np.testing.assert_allclose(flat / flat.mean(), 1.0, rtol=1e-3)
+    sigma = 1.0
+    shaped = shell_power(whiten(coloured, sigma))[1:20]
+    k = (np.arange(1, 20) + 0.5) / max(coloured.shape)
+    expected = np.exp(-4 * np.pi**2 * sigma**2 * k**2)
+    np.testing.assert_allclose(shaped / shaped[0], expected / expected[0], rtol=0.1)
+
+
+def test_whitening_undoes_any_radial_filter(coloured):
+    """Two 'simulators' that shape the same specimen's spectrum differently give the
+    network the same input: the point of whitening."""
+    gains = np.random.default_rng(7).uniform(0.05, 5.0, 100)  # one per frequency shell
+    other = radial_filter(coloured, lambda k: gains[(k * max(coloured.shape)).astype(int)])
+    np.testing.assert_allclose(whiten(other, 1.0), whiten(coloured, 1.0), atol=1e-4)
+    assert np.abs(normalise(other) - normalise(coloured)).max() > 0.5  # z-score does not
+
+
+def test_normalised_tomograms_are_z_scored(coloured):
+    for how in (Normalisation(), Normalisation("whiten", 0.5)):
+        out = normalise(coloured * 7 + 3, how)
+        assert out.dtype == np.float32
+        assert abs(float(out.mean())) < 1e-5 and abs(float(out.std()) - 1) < 1e-4
+
+
+def test_normalisation_is_validated():
+    with pytest.raises(InputError, match="--normalise"):
+        Normalisation("histogram").validate()
+    with pytest.raises(InputError, match="--whiten-lowpass"):
+        Normalisation("whiten", -1.0).validate()
+
+
+def test_models_record_their_normalisation(tmp_path):
+    from templearn.unet.model import UNetConfig
+    from templearn.unet.store import MODEL_JSON, ModelInfo, read_info
+
+    config = UNetConfig(classes=2, widths=(4, 4, 4))
+    info = ModelInfo(config, ["background", "ball"], 16.0, 16, Normalisation("whiten", 0.5))
+    (tmp_path / MODEL_JSON).write_text(info.to_json())
+    assert read_info(tmp_path).normalisation == Normalisation("whiten", 0.5)
+    legacy = json.loads(info.to_json()) | {"normalisation": "z-score of the whole tomogram"}
+    (tmp_path / MODEL_JSON).write_text(json.dumps(legacy))
+    assert read_info(tmp_path).normalisation == Normalisation()
+    broken = legacy | {"normalisation": {"method": "histogram", "lowpass": 1.0}}
+    (tmp_path / MODEL_JSON).write_text(json.dumps(broken))
+    with pytest.raises(InputError, match="unreadable"):
+        read_info(tmp_path)
