@@ -26,16 +26,27 @@ object→tomogram, `templearn.geometry`); handedness and z flips are not changed
 
 CSV and napari: z, y, x voxel indices (napari's axis order), so the points overlay a
 tomogram opened at scale 1; at scale v (Å) both layers need the same scale.
+
+copick (copick 1.31, `copick/models.py` `CopickPoint`; `copick/util/formats.py`
+`em_to_copick_transform`: "corner-origin coordinates in pixels (0-indexed)" × voxel size =
+Å): a point's `location` is in Å from the tomogram corner, voxel index k × voxel size v, so
+the centre of voxel 0 is at 0 Å; the particle centre is `location + transformation[:3, 3]`.
+The transformation's rotation maps object to tomogram, and copick's own RELION writer turns
+it into angles as `Rotation.from_matrix(R).inv().as_euler("ZYZ")` (`_relion_eulers`), the
+inverse of `templearn.geometry.relion_to_matrix`: the same convention as ours. copick's
+default RELION 5 centre, tomogram shape / 2 × voxel size (`copick_tomogram_center`),
+is the centre above at binning 1.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from templearn import star
+from templearn import geometry, star
 from templearn.errors import InputError
 from templearn.sample import CLASS_NAME
 
@@ -211,3 +222,27 @@ def napari_points(picks: pd.DataFrame) -> pd.DataFrame:
     zyx = picks[list(star.COORDINATES[::-1])].to_numpy(float)
     return pd.DataFrame({"index": np.arange(len(zyx)), **{
         name: zyx[:, i] for i, name in enumerate(NAPARI_COLUMNS[1:])}})
+
+
+def to_copick(picks: pd.DataFrame, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Picks → copick locations (n, 3; Å from the corner) and 4×4 object→tomogram transforms
+    (rotation from the RELION angles, identity without them; no translation)."""
+    locations = picks[list(star.COORDINATES)].to_numpy(float) * voxel
+    transforms = np.tile(np.eye(4), (len(picks), 1, 1))
+    if all(c in picks for c in star.ANGLES) and len(picks):
+        transforms[:, :3, :3] = geometry.relion_to_matrix(picks[list(star.ANGLES)].to_numpy(float))
+    return locations, transforms
+
+
+def from_copick(locations: np.ndarray, transforms: np.ndarray,
+                voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """copick points → voxel indices (x, y, z) of the particle centres (location plus the
+    transform's shift) and RELION angles (n, 3) of the transforms' rotations."""
+    locations = np.asarray(locations, dtype=float).reshape(-1, 3)
+    transforms = np.asarray(transforms, dtype=float).reshape(-1, 4, 4)
+    xyz = (locations + transforms[:, :3, 3]) / voxel
+    with warnings.catch_warnings():  # scipy warns of gimbal lock at tilt 0 (e.g. identity)
+        warnings.simplefilter("ignore", UserWarning)
+        angles = (geometry.matrix_to_relion(transforms[:, :3, :3]) if len(transforms)
+                  else np.zeros((0, 3)))
+    return xyz, angles

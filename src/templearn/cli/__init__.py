@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import keyword
 import sys
 
 import typer
@@ -50,7 +51,12 @@ STAGE_NAMES = ("nma", "deform", "density", "pseudoatoms", "tetris", "labels", "r
                "simulate", "reconstruct", "train", "segment", "pick", "match",
                "evaluate")
 #: Stage-layer commands outside the pipeline graph (no Nextflow module, no params section).
-TOOL_NAMES = ("export",)
+TOOL_NAMES = ("export", "import")
+
+
+def stage_module(name: str) -> str:
+    """The module of a stage command (`import` is a keyword: templearn.stages.import_)."""
+    return f"templearn.stages.{name}_" if keyword.iskeyword(name) else f"templearn.stages.{name}"
 
 
 def _register() -> None:
@@ -64,7 +70,7 @@ def _register() -> None:
             continue
         app.command(name)(make_command(stage))
     for name in TOOL_NAMES:
-        app.command(name)(make_command(importlib.import_module(f"templearn.stages.{name}").STAGE))
+        app.command(name)(make_command(importlib.import_module(stage_module(name)).STAGE))
     from templearn.cli import fetch, report, run
 
     app.command("fetch")(fetch.command)

@@ -1,5 +1,6 @@
-"""Stage `export`: picks → RELION 5 / RELION 4 particles, CSV or napari points, and RELION
-particles → our picks.star (`templearn.interop` holds the conventions)."""
+"""Stage `export`: picks → RELION 5 / RELION 4 particles, CSV, napari points or a copick
+project, and RELION particles → our picks.star (`templearn.interop` holds the conventions,
+`templearn.copickio` the calls into copick)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.stages.labels import parse_xyz
 
 SOURCES = ("templearn", "relion5", "relion4")
-TARGETS = ("relion5", "relion4", "csv", "napari", "templearn")
-#: Files in the output directory, per target.
-PARTICLES, TOMOGRAMS, CSV, NAPARI, PICKS = ("particles.star", "tomograms.star", "picks.csv",
-                                             "napari.json", "picks.star")
+TARGETS = ("relion5", "relion4", "csv", "napari", "templearn", "copick")
+#: Files in the output directory, per target (copick: a record of what went where).
+PARTICLES, TOMOGRAMS, CSV, NAPARI, PICKS, COPICK = (
+    "particles.star", "tomograms.star", "picks.csv", "napari.json", "picks.star", "copick.json")
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,17 @@ class Inputs(Record):
                               "with --from.", argument=True)
     tomogram: Path | None = option(None, "The picked tomogram (MRC): its size and voxel size "
                                          "(default: the picks' data_general).")
+    copick_config: Path | None = option(None, "copick project config (JSON) to write the "
+                                              "picks into, with --to copick.")
 
 
 @dataclass(frozen=True)
 class Params(StageParams):
     to: str | None = option(None, "Target, one of: relion5 (centred Å), relion4 (pixels), "
                                   "csv (z,y,x voxels), napari (points CSV per class, "
-                                  "napari.json), templearn (picks.star). Default: "
-                                  "relion5, or templearn --from RELION.", choices=TARGETS)
+                                  "napari.json), templearn (picks.star), copick (picks in "
+                                  "the --copick-config project). Default: relion5, or "
+                                  "templearn --from RELION.", choices=TARGETS)
     source: str = option("templearn", "What PICKS is, one of: templearn, relion5, relion4.",
                          flag="--from", choices=SOURCES)
     size: tuple[int, int, int] | None = option(
@@ -49,10 +53,38 @@ class Params(StageParams):
     class_name: str | None = option(None, "Class of RELION particles that carry no "
                                           "tlClassName (default: the file's stem).",
                                     flag="--class")
+    run_name: str | None = option(None, "copick run (default: each tomogram's rlnTomoName; "
+                                        "created where missing).", flag="--run")
+    user_id: str = option("templearn", "copick user (or tool) of the picks.")
+    session_id: str = option("0", "copick session of the picks ('0': made by a tool). Picks "
+                                  "of the same run, object, user and session are replaced.")
+    objects: dict[str, str] | None = option(
+        None, "copick object of a class as CLASS=OBJECT (default: the class name as copick "
+              "writes names, '_' → '-'); the objects must be in the config.", flag="--object",
+        repeat=True)
+    tomo_type: str | None = option(None, "Also write --tomogram into the copick run as this "
+                                         "tomogram type (OME-Zarr at its voxel size).")
+
+    def __post_init__(self) -> None:
+        # One value for "no mapping" from the CLI ({}) and from Python (None).
+        object.__setattr__(self, "objects", dict(self.objects or {}))
 
     def check(self) -> None:
         from templearn.errors import InputError
 
+        if self.target == "copick":
+            from templearn import copickio
+
+            copickio.require_copick()
+            for value, option_name in ((self.user_id, "--user-id"),
+                                       (self.session_id, "--session-id"),
+                                       *((o, "--object") for o in self.objects.values())):
+                copickio.check_name(value, option_name)
+        else:
+            given = [name for name, value in (("--run", self.run_name), ("--object",
+                     self.objects), ("--tomo-type", self.tomo_type)) if value]
+            if given:
+                raise InputError(f"{given[0]} is for --to copick, not {self.target}")
         if (self.size is None) != (self.voxel_size is None):
             raise InputError("--size and --voxel-size go together")
         if self.target == "templearn" and self.source == "templearn":
@@ -161,6 +193,74 @@ def write_target(target: str, picks: Any, grid: Any, out: Path, tomograms: bool)
     return f"{len(layers)} points files and {NAPARI}"
 
 
+def copick_sets(params: Params, picks: Any, voxel: float, root: Any, config: Path) -> list:
+    """Our picks as copick pick sets, one per (run, object); every object checked first."""
+    from templearn import copickio, interop, star
+    from templearn.errors import InputError
+    from templearn.sample import CLASS_NAME
+
+    tomos = picks[star.TOMO_NAME].astype(str)
+    if params.run_name is not None and tomos.nunique() > 1:
+        raise InputError(f"--run names one run, but the picks hold {tomos.nunique()} "
+                         f"tomograms ({', '.join(sorted(tomos.unique()))})")
+    classes = sorted(picks[CLASS_NAME].astype(str).unique())
+    unknown = sorted(set(params.objects) - set(classes))
+    if unknown:
+        raise InputError(f"--object {unknown[0]}=...: no such class in the picks (classes: "
+                         f"{', '.join(classes) or 'none'})", config)
+    mapping = {c: params.objects.get(c) or copickio.sanitized(c) for c in classes}
+    copickio.require_objects(root, sorted(set(mapping.values())), config,
+                             "map classes with --object CLASS=OBJECT or add the object to "
+                             "the config's pickable_objects")
+    table = picks.assign(run_=params.run_name or tomos,
+                         object_=picks[CLASS_NAME].astype(str).map(mapping))
+    oriented = all(c in picks for c in star.ANGLES)
+    sets = []
+    for (run, name), group in table.groupby(["run_", "object_"], sort=True):
+        locations, transforms = interop.to_copick(group, voxel)
+        scores = group[star.SCORE].to_numpy(float) if star.SCORE in group else None
+        sets.append(copickio.PickSet(str(run), str(name), locations, transforms, scores,
+                                     oriented))
+    return sets
+
+
+def write_copick(params: Params, inputs: Inputs, picks: Any, grid: Any, out: Path) -> str:
+    """Picks (and --tomo-type: the tomogram) into the copick project; copick.json records
+    what went where."""
+    import json
+
+    from templearn import copickio
+    from templearn.errors import InputError
+    from templearn.files import atomic_write_text
+    from templearn.mrc import read_mrc
+
+    config = inputs.copick_config
+    if config is None:
+        raise InputError("--to copick needs --copick-config (the project's JSON)")
+    if params.tomo_type is not None and inputs.tomogram is None:
+        raise InputError("--tomo-type needs --tomogram (the MRC to store)")
+    root = copickio.open_project(config)
+    sets = copick_sets(params, picks, grid.voxel, root, config)
+    runs = sorted({s.run for s in sets} | ({params.run_name} if params.run_name else set()))
+    if params.tomo_type is not None and len(runs) != 1:
+        raise InputError(f"--tomo-type stores one tomogram, but the picks go to "
+                         f"{len(runs)} runs; give --run")
+    volume = read_mrc(inputs.tomogram) if params.tomo_type is not None else None
+    copickio.write_picks(root, sets, params.user_id, params.session_id, grid.voxel, config)
+    if volume is not None:
+        copickio.write_tomogram(root, runs[0], grid.voxel, params.tomo_type, volume.data, config)
+    record = {"config": str(config.resolve()), "user_id": params.user_id,
+              "session_id": params.session_id, "voxel_size_angstrom": grid.voxel,
+              "oriented": bool(sets and sets[0].oriented),
+              "picks": [{"run": s.run, "object": s.object, "points": len(s.locations)}
+                        for s in sets],
+              "tomogram": None if volume is None else {"run": runs[0],
+                                                       "tomo_type": params.tomo_type}}
+    atomic_write_text(out / COPICK, json.dumps(record, indent=1) + "\n")
+    return (f"{len(sets)} copick picks files (user {params.user_id}, session "
+            f"{params.session_id}){' and a tomogram' if volume is not None else ''}; {COPICK}")
+
+
 def write(params: Params, inputs: Inputs, out: Path) -> str:
     """Read PICKS, place it on the tomogram's grid and write the target's files."""
     from templearn import star
@@ -168,15 +268,24 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     blocks = star.read_blocks(inputs.picks)
     grid = grid_of(params, inputs, blocks)
     picks = read_picks(params, inputs, blocks, grid)
-    written = write_target(params.target, picks, grid, out, params.tomograms_star)
+    if params.target == "copick":
+        written = write_copick(params, inputs, picks, grid, out)
+    else:
+        written = write_target(params.target, picks, grid, out, params.tomograms_star)
     return (f"{len(picks)} particles ({params.source} → {params.target}, voxel "
             f"{grid.voxel:g} Å, tilt-series pixel {grid.ts_pixel:g} Å) in {written}")
 
 
+def packages(params: Params) -> tuple[str, ...]:
+    """Packages versions.yml records: copick's too where it is written."""
+    base = ("numpy", "pandas", "mrcfile", "starfile")
+    return (*base, "copick") if params.target == "copick" else base
+
+
 STAGE = Stage(
-    "export", "Convert picks to RELION 5/4 particles, CSV or napari points, and RELION "
-    "particles to picks.star.", Params, Inputs, write,
-    packages=("numpy", "pandas", "mrcfile", "starfile"), default_output="export")
+    "export", "Convert picks to RELION 5/4 particles, CSV, napari points or a copick "
+    "project, and RELION particles to picks.star.", Params, Inputs, write,
+    packages=packages, default_output="export")
 
 
 #: `run(params, inputs, out_dir)`: the stage from Python, as the CLI runs it.
