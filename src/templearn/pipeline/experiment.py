@@ -57,6 +57,24 @@ class TrainingSamples(Record):
     tetris: dict[str, Any] = option(factory=dict, help="Options of `templearn tetris`.")
     distractors: bool = option(True, "Pack distractors among the targets.")
     flexible: bool = option(True, "Use the flexible conformers (else the model as it is).")
+    crowding: tuple[float, float] | None = option(
+        None, "Sparse to dense: LOW,HIGH spread evenly over the training (and over the "
+              "validation) samples as tetris' max_protein_fraction, so that the picker also "
+              "sees particles in empty ice. Default: every sample as `tetris` packs it.")
+
+    def check_crowding(self) -> None:
+        if self.crowding is not None:
+            low, high = self.crowding
+            if not 0 < low <= high <= 1:
+                raise InputError(f"training_samples.crowding must be 0 < LOW ≤ HIGH ≤ 1, got "
+                                 f"{low}, {high}")
+
+    def crowding_at(self, i: int, n: int) -> float | None:
+        """Protein fraction of sample `i` of `n` (the middle of its share of the range)."""
+        if self.crowding is None:
+            return None
+        low, high = self.crowding
+        return round(low + (high - low) * (i + 0.5) / n, 3)
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,7 @@ class Experiment(Record):
         changes = TrainingSamples.from_mapping(self.training_samples,
                                                where="training_samples")
         self.stage_params("tetris", **changes.tetris)
+        changes.check_crowding()
         return changes
 
     def user_tomograms(self) -> list[UserTomogram]:

@@ -191,14 +191,19 @@ class GraphBuilder:
         return maps, training_maps, distractor_maps
 
     def tomogram(self, name: str, kind: str, index: int, maps: dict[str, str],
-                 distractor_maps: str | None, acquisitions: str) -> str:
-        """sample → tilt series → tomogram → labels; the labels task."""
+                 distractor_maps: str | None, acquisitions: str, share: tuple[int, int]
+                 ) -> str:
+        """sample → tilt series → tomogram → labels; the labels task. `share`: this is
+        sample i of the n of its kind."""
         seed = self.x.seed * 1000 + SEED_OFFSETS[kind] + index
         base = f"tomograms/{name}"
         changes = self.changes if kind != "test" else None
         if changes is not None and not changes.distractors:
             distractor_maps = None
         packing = {**self.x.tetris, **(changes.tetris if changes else {})}
+        crowding = changes.crowding_at(*share) if changes else None
+        if crowding is not None:
+            packing["max_protein_fraction"] = crowding
         sample = self.add(
             f"{base}/sample", "tetris",
             stage_params("tetris", {**packing, "seed": seed, "name": name},
@@ -268,7 +273,7 @@ def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
             index = i + (counts.train if kind == "val" else 0)
             made[kind].append((name, graph.tomogram(
                 name, kind, index, maps if kind == "test" else training_maps,
-                distractor_maps, table)))
+                distractor_maps, table, (i, n))))
 
     def pairs(kind: str) -> tuple[str, ...]:
         return tuple(f"{graph.path(f'tomograms/{n}/tomo')}/tomogram.mrc,{graph.path(labels)}"

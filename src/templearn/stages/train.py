@@ -104,9 +104,9 @@ class Params(StageParams):
                                                     "tomogram's s.d.).", minimum=0)
     normalise: str = option(
         _N.method, "How tomograms are prepared for the network (recorded in the model; "
-                   "segment does the same, --init keeps the model's): zscore, or whiten "
-                   "(every tomogram given the same power spectrum, so that the picker does not "
-                   "depend on how a simulator or microscope shapes it; docs/transfer.md).",
+                   "segment does the same, --init keeps the model's): whiten (every "
+                   "tomogram given the same power spectrum, so that the picker does not depend "
+                   "on how a simulator or microscope shapes it; docs/transfer.md) or zscore.",
         choices=NORMALISATIONS)
     whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten: Gaussian blur after "
                                                "whitening (σ, voxels; 0: none).", minimum=0)

@@ -45,7 +45,7 @@ class LabelledTomogram:
 def load_labelled(tomogram: str | os.PathLike[str], label_dir: str | os.PathLike[str],
                   how: Normalisation | None = None) -> LabelledTomogram:
     """A tomogram with `labels.mrc` and `targets.star` from `templearn labels`, normalised
-    by `how` (default: z-score)."""
+    by `how` (default: whitened)."""
     label_dir = Path(label_dir)
     volume = read_mrc(tomogram)
     labels = read_mrc(label_dir / "labels.mrc")

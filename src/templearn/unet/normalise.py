@@ -57,7 +57,7 @@ def whiten(tomogram: np.ndarray, lowpass: float) -> np.ndarray:
 
 
 def normalise(tomogram: np.ndarray, how: Normalisation | None = None) -> np.ndarray:
-    """The tomogram as the network sees it (float32), by `how` (default: z-score)."""
+    """The tomogram as the network sees it (float32), by `how` (default: whitened)."""
     how = how or Normalisation()
     if how.method == "zscore":
         return zscore(tomogram)

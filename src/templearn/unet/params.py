@@ -40,7 +40,7 @@ class Normalisation:
     """How tomograms are prepared for the network (`templearn.unet.normalise`): `method`
     one of NORMALISATIONS, and for `whiten` the σ (voxels) of the Gaussian envelope."""
 
-    method: str = "zscore"
+    method: str = "whiten"
     lowpass: float = 1.0
 
     def validate(self) -> None:

@@ -79,9 +79,10 @@ def stageValues(Map p, String stage, Map meta) {
         return [seed: p.seed * 10 + (meta.id == 'test' ? 1 : 0)] + section
     }
     def packing = meta.kind == 'test' ? [:] : ((p.training_samples ?: [:]).tetris ?: [:])
+    def crowding = meta.crowding != null ? [max_protein_fraction: meta.crowding] : [:]
     def fixed = [
         density: [voxel_size: p.voxel_size],
-        tetris: packing + [seed: meta.seed, name: meta.id],
+        tetris: packing + crowding + [seed: meta.seed, name: meta.id],
         simulate: [seed: meta.seed, row: meta.row],
         labels: [name: meta.id],
         pick: [name: meta.id],
@@ -119,9 +120,20 @@ def tomogramPlan(Map records, Map p) {
             [id: "${k.kind}${i}".toString(), kind: k.kind, index: index,
              seed: p.seed * 1000 + k.offset + index, table: k.table,
              row: (index % rows[k.table]).toString(),
-             distractors: k.kind == 'test' || changes.distractors]
+             distractors: k.kind == 'test' || changes.distractors,
+             crowding: k.kind == 'test' ? null : crowdingAt(changes.crowding, i, k.n)]
         }
     }
+}
+
+// training_samples.crowding [LOW, HIGH]: sample i of n gets the middle of its share, as
+// TrainingSamples.crowding_at does (rounded to 3 decimals); null when not set.
+def crowdingAt(range, int i, int n) {
+    if (range == null) {
+        return null
+    }
+    def (low, high) = range.collect { value -> value as double }
+    return Math.round((low + (high - low) * (i + 0.5) / n) * 1000) / 1000.0
 }
 
 // Rows of an acquisition table: the paper grid's size, or the number of random draws.
