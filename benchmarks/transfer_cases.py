@@ -1,13 +1,18 @@
 """Make (once) the Parakeet test tomograms of the transfer benchmark, cached outside the
 repository, and a params layer that picks them with `templearn run`.
 
-Cases (70S ribosomes, PDB 4V5D as deposited, among held-out distractors, 64×64 voxels at
-16 Å, Parakeet + MULTEM at ≈1.23 Å, binned to 16 Å):
+Cases (among held-out distractors, 64×64 voxels at 16 Å, Parakeet + MULTEM at ≈1.23 Å,
+binned to 16 Å). 70S ribosomes (PDB 4V5D as deposited):
   defocus   −3 µm, 100 e⁻/Å², ±60°/6°, 32 voxels thick, crowded (1:5)
   vpp       phase plate −0.5 µm, otherwise as defocus
   thick     −3.5 µm, 100 e⁻/Å², ±60°/6°, 48 voxels (768 Å) thick, crowded
   sparse    −2.5 µm, 60 e⁻/Å², ±60°/6°, 32 thick, few molecules (protein fraction 0.05, 1:2)
   fine      phase plate −0.8 µm, 120 e⁻/Å², ±45°/3° (31 tilts), 32 thick, crowded
+Apoferritin (PDB 4V1W, from ../shared/data/structures/large), crowded at 1:2:
+  apo-defocus  −3 µm, 100 e⁻/Å², ±60°/6°, 32 thick
+  apo-vpp      phase plate −0.5 µm, otherwise as apo-defocus
+Each target's cases go into a params layer of their own: `transfer-tomograms.yaml`
+(ribosome) and `transfer-apoferritin.yaml`.
 Distractor split (written down once): the test samples use only the shared distractors
 that are NOT bundled with templearn (`src/templearn/data/structures/distractors`), so no
 distractor of a test tomogram is ever used in training, which uses the bundled ones.
@@ -17,6 +22,7 @@ Each case costs half an hour to an hour of one CPU core (the exit wave); cases r
 
     python benchmarks/transfer_cases.py [--cache DIR] [--cases defocus vpp] [--jobs 2]
     templearn run params/ribosome.yaml DIR/transfer-tomograms.yaml -o runs/transfer
+    templearn run params/apoferritin.yaml DIR/transfer-apoferritin.yaml -o runs/apoferritin
 """
 
 from __future__ import annotations
@@ -35,19 +41,27 @@ from templearn.acquisition import Acquisition, write_acquisitions
 from templearn.stages import density, labels, reconstruct, simulate, tetris
 from templearn.stages.base import recorded_fingerprint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures" / "distractors"
+STRUCTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures"
+SHARED = STRUCTURES / "distractors"
+#: Target → its atomic model (the ribosome's is bundled with templearn).
+TARGETS = {"ribosome": data.target_structure, "apoferritin": lambda: STRUCTURES / "large" /
+           "4v1w.cif"}
+#: Target → the params layer listing its finished cases.
+LAYERS = {"ribosome": "transfer-tomograms.yaml", "apoferritin": "transfer-apoferritin.yaml"}
 
 
 @dataclass(frozen=True)
 class Case:
-    """One Parakeet test tomogram: its acquisition, sample seed and packing options, and the
+    """One Parakeet test tomogram: its acquisition, sample seed and packing options, the
     acquisition table holding its row (the first two cases keep the table they were
-    simulated with, so that cached simulations stay valid as cases are added)."""
+    simulated with, so that cached simulations stay valid as cases are added), and the
+    target molecule."""
 
     acquisition: Acquisition
     seed: int
     packing: dict[str, Any] = field(default_factory=dict)
     table: str = "acquisitions-2.tsv"
+    target: str = "ribosome"
 
 
 CROWDED = {"shape": (64, 64, 32), "ratio": (1, 5)}
@@ -66,6 +80,12 @@ CASES = {
                    {**CROWDED, "ratio": (1, 2), "max_protein_fraction": 0.05}),
     "fine": Case(Acquisition(name="fine", defocus_um=-0.8, phase_plate=True, dose_total=120.0,
                              tilt_min=-45, tilt_max=45, tilt_step=3.0), 9005, CROWDED),
+    "apo-defocus": Case(Acquisition(name="apo-defocus", defocus_um=-3.0, dose_total=100.0,
+                                    tilt_min=-60, tilt_max=60, tilt_step=6.0), 9101,
+                        {**CROWDED, "ratio": (1, 2)}, "acquisitions-apo.tsv", "apoferritin"),
+    "apo-vpp": Case(Acquisition(name="apo-vpp", defocus_um=-0.5, phase_plate=True,
+                                dose_total=100.0, tilt_min=-60, tilt_max=60, tilt_step=6.0),
+                    9102, {**CROWDED, "ratio": (1, 2)}, "acquisitions-apo.tsv", "apoferritin"),
 }
 SEEDS = {name: case.seed for name, case in CASES.items()}
 
@@ -89,10 +109,11 @@ def once(stage, params, inputs, out: Path) -> None:
         stage.run(params, inputs, out)
 
 
-def prepare(cache: Path) -> None:
-    """Maps of the target and the held-out distractors, and the acquisition table."""
-    once(density, density.Params(), density.Inputs((data.target_structure(),)),
-         cache / "maps" / "ribosome")
+def prepare(cache: Path, targets: set[str]) -> None:
+    """Maps of the targets and the held-out distractors, and the acquisition tables."""
+    for target in sorted(targets):
+        once(density, density.Params(), density.Inputs((TARGETS[target](),)),
+             cache / "maps" / target)
     once(density, density.Params(), density.Inputs(tuple(held_out_distractors())),
          cache / "maps" / "distractors")
     for table in {c.table for c in CASES.values()}:
@@ -104,7 +125,7 @@ def make_case(cache: Path, name: str) -> dict:
     """sample → Parakeet tilt series → tomogram → labels for one case."""
     base, case = cache / name, CASES[name]
     once(tetris, tetris.Params(name=f"parakeet-{name}", seed=case.seed, **case.packing),
-         tetris.Inputs(template={"ribosome": cache / "maps" / "ribosome"},
+         tetris.Inputs(template={case.target: cache / "maps" / case.target},
                        distractors=(cache / "maps" / "distractors",)), base / "sample")
     molecules = base / "sample" / "molecules.star"
     once(simulate, simulate.Params(row=name, backend="parakeet", seed=case.seed),
@@ -133,15 +154,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     cache = args.cache.resolve()
-    prepare(cache)
+    prepare(cache, {CASES[name].target for name in args.cases})
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(make_case, [cache] * len(args.cases), args.cases))
-    # Every finished case, also those made by earlier calls.
-    tomograms = [entry(cache, name) for name in CASES
-                 if recorded_fingerprint(cache / name / "labels", labels.STAGE.name)]
-    layer = cache / "transfer-tomograms.yaml"
-    layer.write_text(yaml.safe_dump({"tomograms": tomograms}, sort_keys=False))
-    print(f"transfer cases ready: {layer}")
+    for target, layer_name in LAYERS.items():  # every finished case, also earlier ones
+        tomograms = [entry(cache, name) for name, case in CASES.items()
+                     if case.target == target
+                     and recorded_fingerprint(cache / name / "labels", labels.STAGE.name)]
+        if tomograms:
+            layer = cache / layer_name
+            layer.write_text(yaml.safe_dump({"tomograms": tomograms}, sort_keys=False))
+            print(f"{target} transfer cases ready: {layer}")
 
 
 if __name__ == "__main__":
