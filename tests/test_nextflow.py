@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import importlib
 import json
 import re
@@ -33,7 +34,7 @@ from templearn.cli import STAGE_NAMES, app
 from templearn.cli.build import from_cli
 from templearn.pipeline import nfschema
 from templearn.pipeline.containers import BACKEND_IMAGES, GPU_IMAGES, IMAGE_OF_STAGE, IMAGES
-from templearn.pipeline.experiment import Experiment
+from templearn.pipeline.experiment import Experiment, merge, read_yaml
 from templearn.pipeline.graph import Task, build_tasks
 from templearn.provenance import write_provenance
 from templearn.stages.base import Record
@@ -214,15 +215,19 @@ VARIETY = {
     "segment": {"any_voxel_size": True, "tile": 32, "crop": 4},
     "pick": {"radius": ["rigid=3", "2"], "max_size": 400, "bin2": True},
     "evaluate": {"distance": 5, "sweep": "score"},
+    "match": {"angular_step": 30, "symmetry": "C2", "invert": False},
 }
-EXPERIMENTS = ("-profile test", "params/test.yaml", "params/demo.yaml", "variety")
+EXPERIMENTS = ("-profile test", "params/test.yaml", "params/demo.yaml", "variety",
+               "params/test.yaml+params/with-match.yaml")
 
 
 def experiment_params(name: str, config_params: dict[str, Any]) -> dict[str, Any]:
-    """Params as Nextflow has them: a params file's keys replace the config's."""
+    """Params as Nextflow has them: a params file's keys replace the config's (FILE+LAYER:
+    the files merged as `templearn run` layers them, as docs/nextflow.md does)."""
     if name == "-profile test":
         return config_params["test"]
-    layer = VARIETY if name == "variety" else yaml.safe_load((ROOT / name).read_text())
+    layer = VARIETY if name == "variety" else functools.reduce(
+        merge, (read_yaml(ROOT / part) for part in name.split("+")), {})
     return {**config_params["default"], **layer}
 
 
@@ -270,6 +275,9 @@ def binding(stage: str, i: Any) -> dict[str, Any]:
         "pick": lambda: {"segmentation": i.labels.parent.name, "mask": optional(i.mask)},
         "evaluate": lambda: {"picks": i.picks.name, "mask": optional(i.mask),
                              "targets": staged("truth/*", [i.targets])[0]},
+        "match": lambda: {"tomogram": i.tomogram.name,
+                          "template": staged("template/*", [i.template])[0],
+                          "tilt_meta": optional(i.meta)},
     }[stage]()
 
 
@@ -280,13 +288,18 @@ def task_meta(task: Task) -> dict[str, str]:
         return {"tomogram": name}
     if task.stage in ("nma", "deform", "pseudoatoms"):
         return {"target": name}
+    if task.name.endswith("/match-evaluation"):
+        return {"id": name, "template_matching": True}
     return {"id": name or kind}
 
 
 def upstream_models(task: Task, inputs: Record) -> list[str]:
-    """The model files a task writes that a later task's inputs name (density's)."""
+    """The files a task writes that a later task's inputs name: models (density's) and
+    maps (match's template)."""
     if task.stage == "deform":
         return conformer_names(structure_stem(inputs.structure), task.params.n, ".pdb")
+    if task.stage == "density":
+        return [f"{structure_stem(s)}.mrc" for s in inputs.structures]
     return [f"{MODEL}.pdb"] if task.stage == "pseudoatoms" else []
 
 

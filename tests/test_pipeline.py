@@ -124,3 +124,62 @@ def test_crowding_spreads_training_samples_from_sparse_to_dense():
     for bad in ([0.3, 0.1], [0, 0.2], [0.1, 1.5]):
         with pytest.raises(InputError, match=r"training_samples\.crowding"):
             TrainingSamples.from_mapping({"crowding": bad}, where="x").check_crowding()
+
+
+def test_match_section_adds_template_matching_of_the_first_target(tmp_path):
+    """`match:` set: every picked tomogram is also searched with the first target's map and
+    the matches evaluated (score sweep); unset: no such task."""
+    from templearn.pipeline.graph import build_tasks
+
+    data = Path(__file__).parent / "data"
+    picked = tmp_path / "picked.mrc"
+    base = write(tmp_path / "a.yaml", f"""
+targets:
+  first: {{structure: bundled:1bxn, flexible: true, deform: {{n: 2}}}}
+  second: {{structure: {data / '3qm1.cif.gz'}, flexible: false}}
+distractors: []
+samples: {{train: 1, validation: 0, test: 1}}
+training_samples: {{flexible: false}}
+tomograms:
+  - {{name: own, tomogram: {picked}, targets: {data / 'sample' / 'molecules.star'}}}
+  - {{name: bare, tomogram: {picked}}}
+pick: {{radius: ["first=5", "3"]}}
+""")
+    plain, _ = load_experiment([base])
+    assert not plain.matching()
+    assert not [t for t in build_tasks(plain, tmp_path / "run") if "match" in t.name]
+
+    layer = write(tmp_path / "b.yaml", "match: {angular_step: 30}\n")
+    experiment, _ = load_experiment([base, layer])
+    run = tmp_path / "run"
+    tasks = {t.name: t for t in build_tasks(experiment, run)}
+    made = sorted(name for name in tasks if "match" in name)
+    assert made == ["picking/bare/match", "picking/own/match", "picking/own/match-evaluation",
+                    "picking/test0/match", "picking/test0/match-evaluation"]
+    rigid = run / "structures/first/maps-rigid"  # the model as it is, not a conformer
+    rigid.mkdir(parents=True)
+    (rigid / "1bxn.mrc").touch()
+    match = tasks["picking/test0/match"]
+    assert match.params.name == "first" and match.params.radius == 5.0
+    assert match.params.angular_step == 30.0
+    assert "structures/first/maps-rigid" in match.deps
+    inputs = match.make_inputs()
+    assert inputs.template == rigid / "1bxn.mrc"
+    assert inputs.meta == run / "tomograms/test0/tilt/meta.json"
+    assert inputs.tomogram == run / "tomograms/test0/tomo/tomogram.mrc"
+    assert tasks["picking/own/match"].make_inputs().meta is None
+    evaluation = tasks["picking/test0/match-evaluation"]
+    assert evaluation.params.sweep == "score" and tasks["picking/test0/evaluation"].params.sweep \
+        == "size"
+    assert evaluation.make_inputs().picks == run / "picking/test0/match/picks.star"
+
+    flexible = write(tmp_path / "c.yaml", "match: {radius: 2}\ntraining_samples: "
+                                          "{flexible: true}\n")
+    experiment, _ = load_experiment([base, flexible])
+    match = {t.name: t for t in build_tasks(experiment, run)}["picking/own/match"]
+    assert match.params.radius == 2.0
+    conformers = run / "structures/first/maps"  # no rigid map: the first conformer's
+    conformers.mkdir(parents=True)
+    for name in ("1bxn_conf001.mrc", "1bxn_conf000.mrc"):
+        (conformers / name).touch()
+    assert match.make_inputs().template == conformers / "1bxn_conf000.mrc"

@@ -9,6 +9,7 @@ include { TEMPLEARN_TRAIN     } from '../modules/local/train'
 include { PREPARE_STRUCTURES  } from '../subworkflows/local/prepare_structures'
 include { MAKE_TOMOGRAMS      } from '../subworkflows/local/make_tomograms'
 include { PICK_AND_EVALUATE   } from '../subworkflows/local/pick_and_evaluate'
+include { MATCH_AND_EVALUATE  } from '../subworkflows/local/match_and_evaluate'
 include { schemaRecords; targetPlan; taskArgs; tomogramPlan; withArgs } from '../subworkflows/local/utils_templearn'
 
 workflow TEMPLEARN {
@@ -57,6 +58,18 @@ workflow TEMPLEARN {
     PICK_AND_EVALUATE(held_out.mix(channel.fromList(own)), TEMPLEARN_TRAIN.out.model.map { _meta, model -> model }, records)
 
     versions = PREPARE_STRUCTURES.out.versions.mix(TEMPLEARN_RANDOMIZE.out.versions, MAKE_TOMOGRAMS.out.versions, TEMPLEARN_TRAIN.out.versions, PICK_AND_EVALUATE.out.versions)
+
+    if (params.match) { // the baseline: template matching with the first target's map
+        template = PREPARE_STRUCTURES.out.training_maps
+            .filter { meta, _dir -> meta.order == 0 }
+            .map { _meta, dir -> files("${dir}/*.mrc").sort().first() }
+        held_out_match = held_out
+            .map { meta, tomogram, targets, mask -> [meta.id, meta, tomogram, targets, mask] }
+            .join(MAKE_TOMOGRAMS.out.tilt_meta.map { meta, tilt_meta -> [meta.id, tilt_meta] })
+            .map { _id, meta, tomogram, targets, mask, tilt_meta -> [meta, tomogram, targets, mask, tilt_meta] }
+        MATCH_AND_EVALUATE(held_out_match.mix(channel.fromList(own).map { item -> item + [[]] }), template, records)
+        versions = versions.mix(MATCH_AND_EVALUATE.out.versions)
+    }
     versions
         .map { yml -> yml.text }
         .unique()

@@ -5,7 +5,7 @@ process TEMPLEARN_MATCH {
 
     input:
     // tilt_meta: a simulation's meta.json (the tilt range), or [] for none
-    tuple val(meta), path(tomogram), path(template), path(tilt_meta)
+    tuple val(meta), path(tomogram), path(template, stageAs: 'template/*'), path(tilt_meta)
 
     output:
     tuple val(meta), path("${prefix}"), emit: match

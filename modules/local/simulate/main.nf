@@ -11,6 +11,7 @@ process TEMPLEARN_SIMULATE {
     output:
     tuple val(meta), path("${prefix}"), emit: tilt
     tuple val(meta), path("${prefix}/tiltseries.mrc"), emit: tiltseries
+    tuple val(meta), path("${prefix}/meta.json"), emit: tilt_meta
     path "${prefix}/versions.yml", emit: versions
 
     script:

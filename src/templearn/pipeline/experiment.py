@@ -22,7 +22,7 @@ from templearn.stages.base import Record, option
 #: Stage sections that configure every task of that stage (the runner sets inputs, seeds,
 #: names and voxel sizes itself).
 STAGE_SECTIONS = ("density", "tetris", "simulate", "reconstruct", "labels", "train", "segment",
-                  "pick", "evaluate")
+                  "pick", "evaluate", "match")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,12 @@ class Experiment(Record):
     segment: dict[str, Any] = option(factory=dict, help="Options of `templearn segment`.")
     pick: dict[str, Any] = option(factory=dict, help="Options of `templearn pick`.")
     evaluate: dict[str, Any] = option(factory=dict, help="Options of `templearn evaluate`.")
+    match: dict[str, Any] = option(
+        factory=dict, help="Options of `templearn match`: template matching, the baseline, "
+                           "of the first target on every picked tomogram, evaluated like the "
+                           "trained picker's picks. Empty (the default): no matching; any "
+                           "option turns it on (e.g. {angular_step: 15}; {angular_step: 7} "
+                           "for every default).")
 
     def stage_params(self, stage: str, **fixed: Any) -> Any:
         """The Params of `stage` from its section, with `fixed` values set by the runner."""
@@ -132,6 +138,10 @@ class Experiment(Record):
             if (target.structure is None) == (target.map is None):
                 raise InputError(f"targets.{name}: give either structure or map")
         return found
+
+    def matching(self) -> bool:
+        """Whether template matching runs: the `match` section sets at least one option."""
+        return bool(self.match)
 
     def counts(self) -> Counts:
         return Counts.from_mapping(self.samples, where="samples")

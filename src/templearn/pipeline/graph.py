@@ -4,8 +4,10 @@ Task outputs live under the run directory at fixed places:
 `structures/<target>/{pseudoatoms,nma,conformers,maps}`, `structures/distractors/maps`,
 `acquisitions/{train,test}`, `tomograms/<name>/{sample,tilt,tomo,labels}` for train*,
 val* and test* tomograms, `training`, and `picking/<name>/{segment,picks,evaluation}` for
-the held-out and the user's tomograms. A task's inputs are resolved when it starts (after
-its dependencies), because some of them (conformer files) exist only then.
+the held-out and the user's tomograms, with `picking/<name>/{match,match-evaluation}`
+(template matching, the baseline) when the experiment's `match` section is set. A task's
+inputs are resolved when it starts (after its dependencies), because some of them
+(conformer files, maps) exist only then.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from templearn.errors import InputError
 from templearn.pipeline.experiment import Experiment, stage_params
 from templearn.stages.base import Record, Stage, StageParams, base_type, flag_name
+from templearn.stages.pick import parse_radii
 
 #: Seed offsets of the tomogram kinds, so that no two tomograms share a sample or noise.
 SEED_OFFSETS = {"train": 0, "val": 100, "test": 200}
@@ -241,6 +244,59 @@ class GraphBuilder:
                                  targets=targets, mask=mask), picks, *deps)
 
 
+    def template(self, training_maps: dict[str, str]) -> Template:
+        """Template matching's template: a map of the first target, from the maps its
+        training samples are packed with. That is the model as it is (a rigid target, or
+        `structures/<target>/maps-rigid` when the training samples are rigid), else the
+        first conformer's map (`<stem>_conf000.mrc`), or the map of a target's pseudo-atoms.
+        Only the first target is matched (one search per tomogram)."""
+        target, maps = next(iter(training_maps.items()))
+        return Template(target, maps, self.path(maps))
+
+    def matching(self, name: str, tomogram: Path, targets: Path | None, mask: Path | None,
+                 template: Template, tilt_meta: Path | None, *deps: str) -> None:
+        """match → evaluate (when there is ground truth) of one tomogram: the baseline.
+
+        Fixed by the runner: the class name (the target's, so that evaluate compares it with
+        the same class), the tilt range from the simulation's meta.json when known (an
+        explicit `match.tilt_range` wins), the radius of the target in the `pick` section
+        unless `match.radius` is set, and `evaluate --sweep score` (picks have scores, not
+        cluster sizes)."""
+        base = f"picking/{name}"
+        radius = self._pick_radius(template.target)
+        params = stage_params("match", {**({"radius": radius} if radius else {}),
+                                        **self.x.match, "name": template.target})
+        match = self.add(f"{base}/match", "match", params,
+                         self.inputs("match", tomogram=tomogram, template=template.file,
+                                     meta=tilt_meta), template.task, *deps)
+        if targets is not None:
+            self.add(f"{base}/match-evaluation", "evaluate",
+                     self.x.stage_params("evaluate", sweep="score"),
+                     self.inputs("evaluate", picks=self.path(match) / "picks.star",
+                                 targets=targets, mask=mask), match, *deps)
+
+    def _pick_radius(self, target: str) -> float | None:
+        """The `pick` section's radius of `target` (voxels)."""
+        default, per_class = parse_radii(self.x.stage_params("pick").radius)
+        return per_class.get(target, default)
+
+
+@dataclass(frozen=True)
+class Template:
+    """Template matching's template: the target (class name), its maps task and folder."""
+
+    target: str
+    task: str
+    directory: Path
+
+    def file(self) -> Path:
+        """The first map in the folder (known once the maps task ran)."""
+        maps = sorted(self.directory.glob("*.mrc"))
+        if not maps:
+            raise FileNotFoundError(f"{self.directory}: no maps (yet)")
+        return maps[0]
+
+
 def _table_rows(experiment: Experiment, kind: str) -> int:
     """Rows of the acquisition table a tomogram kind draws from."""
     section = experiment.acquisitions.get("test" if kind == "test" else "train", {})
@@ -283,13 +339,20 @@ def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
                          graph.inputs("train", sample=pairs("train"),
                                       validation=pairs("val")),
                          *(labels for kind in ("train", "val") for _, labels in made[kind]))
+    template = graph.template(training_maps) if experiment.matching() else None
     for name, labels in made["test"]:
-        graph.picking(name, graph.path(f"tomograms/{name}/tomo") / "tomogram.mrc",
-                      graph.path(labels) / "targets.star", None, training, labels)
+        tomogram, targets = (graph.path(f"tomograms/{name}/tomo") / "tomogram.mrc",
+                             graph.path(labels) / "targets.star")
+        graph.picking(name, tomogram, targets, None, training, labels)
+        if template is not None:
+            graph.matching(name, tomogram, targets, None, template,
+                           graph.path(f"tomograms/{name}/tilt") / "meta.json", labels)
     for tomo in experiment.user_tomograms():
-        graph.picking(tomo.name, tomo.tomogram.resolve(),
-                      tomo.targets.resolve() if tomo.targets else None,
-                      tomo.mask.resolve() if tomo.mask else None, training)
+        where = (tomo.tomogram.resolve(), tomo.targets.resolve() if tomo.targets else None,
+                 tomo.mask.resolve() if tomo.mask else None)
+        graph.picking(tomo.name, *where, training)
+        if template is not None:
+            graph.matching(tomo.name, *where, template, None)
     names = [t.name for t in graph.tasks]
     if len(set(names)) != len(names):
         raise InputError("two tasks share an output folder (tomogram names must be unique)")

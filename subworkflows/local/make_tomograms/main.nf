@@ -57,6 +57,7 @@ workflow MAKE_TOMOGRAMS {
 
     emit:
     tomograms = tomograms // channel: [meta, tomogram.mrc, labels dir, targets.star]
+    tilt_meta = TEMPLEARN_SIMULATE.out.tilt_meta // channel: [meta, meta.json of the tilt series]
     versions  = TEMPLEARN_TETRIS.out.versions.mix(TEMPLEARN_SIMULATE.out.versions, TEMPLEARN_RECONSTRUCT.out.versions, TEMPLEARN_LABELS.out.versions)
 }
 

@@ -78,6 +78,10 @@ def stageValues(Map p, String stage, Map meta) {
         def section = (p.acquisitions ?: [:])[meta.id] ?: [:]
         return [seed: p.seed * 10 + (meta.id == 'test' ? 1 : 0)] + section
     }
+    if (stage == 'match') {
+        def target = p.targets.keySet().first()
+        return [radius: pickRadius(p, target)] + p.match + [name: target]
+    }
     def packing = meta.kind == 'test' ? [:] : ((p.training_samples ?: [:]).tetris ?: [:])
     def crowding = meta.crowding != null ? [max_protein_fraction: meta.crowding] : [:]
     def fixed = [
@@ -86,8 +90,22 @@ def stageValues(Map p, String stage, Map meta) {
         simulate: [seed: meta.seed, row: meta.row],
         labels: [name: meta.id],
         pick: [name: meta.id],
+        evaluate: meta.template_matching ? [sweep: 'score'] : [:],
     ]
     return (p[stage] ?: [:]) + (fixed[stage] ?: [:])
+}
+
+// Template matching's radius: the `pick` section's radius of `target` (NAME=VOX, else VOX),
+// as GraphBuilder.matching takes it; null when it names neither.
+def pickRadius(Map p, String target) {
+    def radius = (p.pick ?: [:]).radius ?: []
+    def specs = radius instanceof List ? radius : radius.toString().tokenize(',:')
+    def values = specs.collectEntries { spec ->
+        def text = spec.toString()
+        def at = text.lastIndexOf('=')
+        [at < 0 ? '' : text.substring(0, at), text.substring(at + 1)]
+    }
+    return values[target] ?: values['']
 }
 
 // One entry per target, in params order (the class ids): how its maps are made.
