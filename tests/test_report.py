@@ -322,3 +322,61 @@ def test_every_map_has_its_box_beyond_the_projections_shown(tmp_path, monkeypatc
     monkeypatch.setattr(html, "MAX_MAP_PROJECTIONS", 0)  # no map is drawn
     part = html.Page(RunIndex(tmp_path / "run"), tmp_path / "run").maps_part()
     assert "12×12×12 @ " in part and "<img" not in part
+
+
+def add_matching(run: Path, name: str, rng: np.random.Generator, n_found: int) -> dict:
+    """Template matching's picks of one tomogram and their evaluation; the metrics."""
+    picking = run / "picking" / name
+    truth = star.read_star(run / "tomograms" / name / "labels" / "targets.star")
+    match = record(picking / "match", "match", {
+        "tomogram": f"tomograms/{name}/tomo/tomogram.mrc",
+        "template": "structures/maps/rib_conf000.mrc"}, {"name": "ribosome"})
+    picks = pd.concat([truth.iloc[:n_found], particles(rng, 6, name)], ignore_index=True)
+    picks[star.SCORE] = np.linspace(0.9, 0.2, len(picks))
+    star.write_star(match / "picks.star", {
+        star.GENERAL_BLOCK: star.general_table(SHAPE, VOXEL), star.PARTICLES_BLOCK: picks})
+    evaluation = record(picking / "match-evaluation", "evaluate", {
+        "picks": f"picking/{name}/match/picks.star",
+        "targets": f"tomograms/{name}/labels/targets.star"}, {"sweep": "score"})
+    metrics = evaluate_picks(picks, truth, distance=3.0, sweep="score")
+    (evaluation / "metrics.json").write_text(json.dumps(metrics))
+    plot_pr_curves(metrics, evaluation / "pr_curve.png")
+    return metrics
+
+
+def test_template_matching_next_to_the_trained_picker(tmp_path):
+    from templearn.pipeline.run import results_table
+
+    run = tmp_path / "run"
+    learned = make_run(run)
+    rng = np.random.default_rng(3)
+    matched = {name: add_matching(run, name, rng, n) for name, n in (("test0", 4),
+                                                                      ("test1", 7))}
+    text = build_report(run).read_text()
+    assert 'id="notes"' not in text, re.findall(r"<li>(.*?)</li>", text)
+    assert "trained picker (TL) and template matching (TM)" in text
+    for name in learned:
+        tl, tm = learned[name]["classes"]["ribosome"], matched[name]["classes"]["ribosome"]
+        rows = re.findall(rf"<td>{name}</td><td>ribosome</td>(.*?)</tr>", text)
+        assert len(rows) == 2  # the trained picker's table, and the comparison
+        assert f"{tl['best_f1']:.3f}" in rows[0]  # the first table is the trained picker's
+        cells = re.findall(r"<td class=num>(.*?)</td>", rows[1])
+        assert cells[:6] == [f"{v:.3f}" for k in ("f1", "precision", "recall")
+                             for v in (tl[k], tm[k])]
+        assert cells[6:8] == [f"{tl['n_picks']} / {tl['n_true']}",
+                              f"{tm['n_picks']} / {tm['n_true']}"]
+    mean = re.findall(r"<b>mean</b></td><td>ribosome</td><td class=num>.*?</td>"
+                      r"<td class=num>(.*?)<", text)[-1]  # the comparison's: TM's F1
+    assert mean == f"{np.mean([m['classes']['ribosome']['f1'] for m in matched.values()]):.3f}"
+    assert "<figcaption>test0 (TM)</figcaption>" in text
+    assert_pngs(text)
+
+    lines = results_table(run)
+    assert len(lines) == 4
+    tm = matched["test1"]["classes"]["ribosome"]
+    assert lines[3] == (f"test1 ribosome: template matching (TM): {tm['n_picks']} picks, "
+                        f"{tm['n_true']} true, precision {tm['precision']:.3f}, recall "
+                        f"{tm['recall']:.3f}, F1 {tm['f1']:.3f} (all picks); F1 at P=R "
+                        + ("n/a" if tm["f1_at_p_eq_r"] is None
+                           else f"{tm['f1_at_p_eq_r']:.3f}"))
+    assert lines[0].startswith("test0 ribosome: trained picker (TL): ")

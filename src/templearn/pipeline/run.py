@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
@@ -70,15 +69,11 @@ def _report(run_dir: Path) -> None:
 
 
 def results_table(run_dir: Path) -> list[str]:
-    """F1 with all picks (and at P = R) for every evaluated tomogram and class."""
-    lines = []
-    for metrics_file in sorted(run_dir.glob("picking/*/evaluation/metrics.json")):
-        metrics = json.loads(metrics_file.read_text())
-        tomogram = metrics_file.parent.parent.name
-        for name, entry in metrics["classes"].items():
-            cross = entry.get("f1_at_p_eq_r")
-            lines.append(f"{tomogram} {name}: {entry['n_picks']} picks, {entry['n_true']} true,"
-                         f" precision {entry['precision']:.3f}, recall {entry['recall']:.3f}, "
-                         f"F1 {entry['f1']:.3f} (all picks); F1 at P=R "
-                         f"{'n/a' if cross is None else f'{cross:.3f}'}")
-    return lines
+    """Per evaluated tomogram and class, the trained picker's precision, recall and F1
+    (with all picks and at P = R), and template matching's when it ran."""
+    from templearn.report.compare import summary_lines
+
+    try:
+        return summary_lines(run_dir)
+    except InputError:  # no stage output at all
+        return []

@@ -8,10 +8,8 @@ of failing the report, so a partially failed run still gets one.
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime
-import html
 import json
 import os
 from collections.abc import Callable
@@ -23,9 +21,10 @@ import yaml
 
 from templearn.errors import InputError
 from templearn.files import atomic_write_text
+from templearn.report.compare import tomogram_of
+from templearn.report.markup import Raw, esc, img, table
 from templearn.report.run import RunIndex, StageDir, short_labels
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: At most this many tomograms are drawn with their ground-truth labels.
 MAX_LABEL_FIGURES = 6
 #: At most this many template maps are drawn.
@@ -63,45 +62,6 @@ def build_report(run_dir: str | os.PathLike[str],
     page = Page(index, out.resolve().parent)
     atomic_write_text(out, page.render())
     return out
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """A number for a table cell ('n/a' for None)."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return esc(value)
-
-
-def table(header: list[str], rows: list[list[Any]],
-          numeric: frozenset[int] | set[int] = frozenset()) -> str:
-    """An HTML table; cells are escaped unless already wrapped by `Raw`."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(
-            f"<td{' class=num' if i in numeric else ''}>"
-            f"{cell if isinstance(cell, Raw) else fmt(cell)}</td>"
-            for i, cell in enumerate(row)) + "</tr>\n"
-        for row in rows)
-    return f"<table><tr>{head}</tr>\n{body}</table>\n"
-
-
-class Raw(str):
-    """HTML that must not be escaped again."""
-
-
-def img(png: bytes, alt: str, caption: str = "") -> str:
-    """A figure with the PNG embedded as base64."""
-    if not png.startswith(PNG_SIGNATURE):
-        raise ValueError(f"{alt}: not a PNG image")
-    data = base64.b64encode(png).decode("ascii")
-    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{esc(alt)}">{cap}</figure>\n'
 
 
 def central_slice(path: Path) -> tuple[np.ndarray, int, int]:
@@ -395,13 +355,8 @@ class Page:
     # -- tomograms with their labels --------------------------------------------------------
 
     def tomogram_of(self, d: StageDir, key: str) -> Path | None:
-        """The tomogram file `d`'s input `key` names, else that of the reconstruct stage it
-        comes from."""
-        path = self.index.input_path(d, key, "tomogram.mrc")
-        if path is not None and path.is_file():
-            return path
-        source = self.index.upstream(d, "reconstruct")
-        return source.file("tomogram.mrc") if source is not None else None
+        """See `templearn.report.compare.tomogram_of`."""
+        return tomogram_of(self.index, d, key)
 
     def section_labels(self) -> str:
         from templearn.mrc import read_mrc
@@ -554,66 +509,10 @@ class Page:
                                 self.index.relative(tomogram)),
                       f"segmentation {d.name}", caption))
 
-    def evaluation_label(self, d: StageDir) -> str:
-        """The evaluated tomogram's path, else the evaluation's directory."""
-        picks = self.index.upstream(d, "pick")
-        segment = self.index.upstream(picks, "segment") if picks is not None else None
-        tomogram = self.tomogram_of(segment, "tomogram") if segment is not None else None
-        return self.index.relative(tomogram.parent) if tomogram is not None else d.name
-
     def section_evaluation(self) -> str:
-        from templearn.report.plots import pr_overview_png
+        from templearn.report.evaluation import evaluation_section
 
-        evaluations = []
-        for d in self.index.of_stage("evaluate"):
-            path = d.file("metrics.json")
-            if path is None:
-                continue
-            try:
-                evaluations.append((d, json.loads(path.read_text())))
-            except (OSError, ValueError) as exc:
-                self.notes.append(f"{self.index.relative(path)}: {exc}")
-        if not evaluations:
-            return ""
-        labels = short_labels([self.evaluation_label(d) for d, _ in evaluations])
-        rows, curves, per_class = [], [], {}
-        for label, (_, metrics) in zip(labels, evaluations, strict=True):
-            for name, c in metrics.get("classes", {}).items():
-                rows.append([label, name, c.get("f1"), c.get("precision"), c.get("recall"),
-                             f"{c.get('n_picks')} / {c.get('n_true')}", c.get("best_f1"),
-                             c.get("f1_at_p_eq_r")])
-                per_class.setdefault(name, []).append(c)
-                if isinstance(c.get("sweep"), dict):
-                    curves.append((f"{label}: {name}", c["sweep"], c.get("f1_at_p_eq_r")))
-        if len(evaluations) > 1:
-            for name, entries in per_class.items():
-                rows.append([Raw("<b>mean</b>"), name, *(_mean(entries, k) for k in
-                             ("f1", "precision", "recall")),
-                             f"{sum(e.get('n_picks', 0) for e in entries)} / "
-                             f"{sum(e.get('n_true', 0) for e in entries)}",
-                             _mean(entries, "best_f1"), _mean(entries, "f1_at_p_eq_r")])
-        first = evaluations[0][1]
-        out = [f"<p>Picks matched one-to-one to true particles of the same class within "
-               f"{esc(first.get('distance', '?'))} voxels; best F1 and F1 at P = R over the "
-               f"{esc(first.get('sweep', ''))} threshold"
-               + ("; mean: unweighted over the tomograms (F1 at P = R over those where the "
-                  "curves cross)" if len(evaluations) > 1 else "") + ".</p>",
-               table(["tomogram", "class", "F1 (all picks)", "precision", "recall",
-                      "picks / true", "best F1", "F1 at P = R"], rows, {2, 3, 4, 5, 6, 7})]
-        if curves:
-            out.append(img(pr_overview_png(curves), "precision-recall curves",
-                           "Precision-recall over the threshold sweep, all evaluated "
-                           "tomograms."))
-        more = [(label, d.file("pr_curve.png")) for label, (d, _) in zip(labels, evaluations,
-                                                                        strict=True)]
-        more = [(label, p) for label, p in more if p is not None]
-        if more:
-            out.append("<details><summary>precision, recall and F1 against the threshold, "
-                       "per tomogram</summary>"
-                       + "".join(self.guard(f"pr_curve {label}", lambda p=p, label=label: img(
-                           p.read_bytes(), f"PR {label}", label)) for label, p in more)
-                       + "</details>\n")
-        return "".join(out)
+        return evaluation_section(self.index, self.notes, self.guard)
 
 
 def _names(value: Any) -> str:
@@ -629,8 +528,3 @@ def _number(text: str) -> Any:
     except (TypeError, ValueError):
         return text
     return int(value) if value.is_integer() and "." not in text else value
-
-
-def _mean(entries: list[dict], key: str) -> float | None:
-    values = [e[key] for e in entries if e.get(key) is not None]
-    return float(np.mean(values)) if values else None
