@@ -121,3 +121,8 @@ def test_a_change_reruns_only_what_depends_on_it(reference_run):
     assert rerun("--set", 'pick.radius=["4"]') == {"picking/test0/picks",
                                                    "picking/test0/evaluation"}
     assert rerun() == {"picking/test0/picks", "picking/test0/evaluation"}  # back again
+    matching = {"picking/test0/match", "picking/test0/match-evaluation"}
+    assert rerun("--set", "match.angular_step=30") == matching  # the baseline added
+    metrics = json.loads((reference_run / "picking/test0/match-evaluation/metrics.json")
+                         .read_text())
+    assert metrics["sweep"] == "score" and metrics["classes"]["proteasome"]["n_picks"] > 0

@@ -243,7 +243,6 @@ class GraphBuilder:
                      self.inputs("evaluate", picks=self.path(picks) / "picks.star",
                                  targets=targets, mask=mask), picks, *deps)
 
-
     def template(self, training_maps: dict[str, str]) -> Template:
         """Template matching's template: a map of the first target, from the maps its
         training samples are packed with. That is the model as it is (a rigid target, or
@@ -260,8 +259,8 @@ class GraphBuilder:
         Fixed by the runner: the class name (the target's, so that evaluate compares it with
         the same class), the tilt range from the simulation's meta.json when known (an
         explicit `match.tilt_range` wins), the radius of the target in the `pick` section
-        unless `match.radius` is set, and `evaluate --sweep score` (picks have scores, not
-        cluster sizes)."""
+        unless `match.radius` is set, and `evaluate --sweep score` (matches have scores,
+        not cluster sizes)."""
         base = f"picking/{name}"
         radius = self._pick_radius(template.target)
         params = stage_params("match", {**({"radius": radius} if radius else {}),

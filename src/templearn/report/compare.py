@@ -92,9 +92,12 @@ def read_evaluations(index: RunIndex, notes: list[str]) -> list[Evaluation]:
 
 
 def tomogram_labels(index: RunIndex, evaluations: list[Evaluation]) -> list[str]:
-    """A short name per evaluation for the tomogram it scored (the same for TL and TM)."""
-    keys = [index.relative(e.tomogram) if e.tomogram else e.directory.name
-            for e in evaluations]
+    """A short name per evaluation for the tomogram it scored (the same for TL and TM):
+    its folder's, unless two tomograms share a folder."""
+    tomograms = list(dict.fromkeys(e.tomogram for e in evaluations if e.tomogram))
+    by_folder = len({t.parent for t in tomograms}) == len(tomograms)
+    keys = [index.relative(e.tomogram.parent if by_folder else e.tomogram) if e.tomogram
+            else e.directory.name for e in evaluations]
     distinct = list(dict.fromkeys(keys))
     short = dict(zip(distinct, short_labels(distinct), strict=True))
     return [short[k] for k in keys]
