@@ -213,7 +213,7 @@ def test_bad_input_is_one_line(tmp_path):
           "-o", out), "several picks", "ribosome:a/1"),
         (("import", cfg, "--object", "ribosome", "--user-id", "a", "-o", out),
          "voxel spacing"),
-        (("import", picks, "--run", "TS_01", "-o", out), "--run is for copick"),
+        (("import", picks, "--user-id", "a", "-o", out), "--user-id is for copick"),
     ]
     for args, *needles in cases:
         one_line_error(templearn(*args), *needles)

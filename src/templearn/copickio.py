@@ -93,6 +93,12 @@ def object_names(root: Any) -> list[str]:
     return [o.name for o in root.pickable_objects]
 
 
+def object_radii(root: Any) -> dict[str, float]:
+    """Radius (Å) of each pickable object that has one. (copick's object schema has no
+    weight: the CZII challenge's class weights lived in its scoring script.)"""
+    return {o.name: float(o.radius) for o in root.pickable_objects if o.radius}
+
+
 def require_objects(root: Any, names: list[str], config: Path, hint: str) -> None:
     """InputError naming the config unless every name is a pickable object."""
     known = object_names(root)

@@ -11,7 +11,8 @@ The sweep keeps picks whose cluster size (or score) is ≥ t for each threshold 
 distinct values, or at most `max_thresholds` quantiles of them) and recomputes the
 matching: the best F1 and its threshold, and the F1 where precision = recall (linear
 interpolation between the two thresholds that bracket the crossing; the paper's figure).
-Precision with no picks is 0.
+Precision with no picks is 0. Over all classes: the mean of the per-class figures and
+`overall`, the counts pooled over the targets' classes (micro average).
 """
 
 from __future__ import annotations
@@ -176,6 +177,12 @@ def evaluate_picks(picks: pd.DataFrame, targets: pd.DataFrame,
     f1s = [c["f1_at_p_eq_r"] for c in result["classes"].values() if c["f1_at_p_eq_r"] is not None]
     result["mean_f1_at_p_eq_r"] = float(np.mean(f1s)) if f1s else None
     result["mean_best_f1"] = float(np.mean([c["best_f1"] for c in result["classes"].values()]))
+    result["mean_f1"] = float(np.mean([c["f1"] for c in result["classes"].values()]))
+    tp, n_picks, n_true = (sum(c[k] for c in result["classes"].values())
+                           for k in ("tp", "n_picks", "n_true"))
+    precision, recall, f1 = prf(tp, n_picks, n_true)
+    result["overall"] = {"n_true": n_true, "n_picks": n_picks, "tp": tp, "fp": n_picks - tp,
+                         "fn": n_true - tp, "precision": precision, "recall": recall, "f1": f1}
     return result
 
 
@@ -209,7 +216,8 @@ def czii_score(picks: pd.DataFrame, targets: pd.DataFrame, radii: dict[str, floa
     for cls, truth in targets.groupby(CLASS_NAME, sort=True):
         name = str(cls)
         if name not in radii:
-            raise InputError(f"--radius missing for {name}")
+            raise InputError(f"no radius for {name}: give --radius {name}=VOX (or a "
+                             f"--copick-config whose object {name!r} has a radius)")
         mine = picks[picks[CLASS_NAME].astype(str) == name]
         distance = fraction * radii[name]
         tp = sum(len(match_pairs(i, j, d)[0])

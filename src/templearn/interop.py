@@ -36,6 +36,12 @@ it into angles as `Rotation.from_matrix(R).inv().as_euler("ZYZ")` (`_relion_eule
 inverse of `templearn.geometry.relion_to_matrix`: the same convention as ours. copick's
 default RELION 5 centre, tomogram shape / 2 × voxel size (`copick_tomogram_center`),
 is the centre above at binning 1.
+
+RELION 5 tomograms.star (`data_global`, one row per tomogram; `TomoBackprojectProgram` in
+relion's `src/jaz/tomography/programs/reconstruct_tomogram.cpp` writes it):
+`rlnTomoName`, `rlnTomoTiltSeriesPixelSize` s, `rlnTomoSizeX/Y/Z` N (unbinned pixels),
+`rlnTomoTomogramBinning` b (absent: 1) and `rlnTomoReconstructedTomogram`, the MRC it wrote
+at voxel size s · b with `int(N / b + 0.5)` voxels along x and y and `int(N / b)` along z.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ TS_PIXEL, IMAGE_PIXEL = "rlnTomoTiltSeriesPixelSize", "rlnImagePixelSize"
 TOMO_SIZE = ("rlnTomoSizeX", "rlnTomoSizeY", "rlnTomoSizeZ")
 STACKS_2D = "rlnTomoSubTomosAre2DStacks"
 BINNING = "rlnTomoTomogramBinning"
+RECONSTRUCTED = "rlnTomoReconstructedTomogram"
 OPTICS_BLOCK, GLOBAL_BLOCK = "optics", "global"
 #: Columns copied unchanged between our tables and RELION's.
 CARRIED = (*star.ANGLES, CLASS_NAME, star.CLASS_ID, star.SCORE, star.CLUSTER_SIZE)
@@ -139,14 +146,40 @@ def to_relion(picks: pd.DataFrame, grid: Grid, version: int) -> dict[str, pd.Dat
             star.PARTICLES_BLOCK: particles}
 
 
-def tomograms_table(names: list[str], grid: Grid) -> pd.DataFrame:
-    """The tomograms.star `global` rows RELION 5 needs to place our particles."""
+def tomograms_table(names: list[str], grid: Grid, tomogram: str | None = None) -> pd.DataFrame:
+    """The tomograms.star `global` rows RELION 5 needs to place our particles (and the
+    reconstructed tomogram's path where given)."""
     size = grid.unbinned_size().astype(int)
     table = pd.DataFrame({star.TOMO_NAME: names, TS_PIXEL: grid.ts_pixel})
     for column, n in zip(TOMO_SIZE, size, strict=True):
         table[column] = int(n)
     table[BINNING] = grid.voxel / grid.ts_pixel
+    if tomogram is not None:
+        table[RECONSTRUCTED] = tomogram
     return table
+
+
+def reconstructed_size(tomo_size: tuple[int, int, int], binning: float) -> tuple[int, int, int]:
+    """Voxels (x, y, z) of the tomogram RELION 5 reconstructs from rlnTomoSizeX/Y/Z at a
+    binning: x and y rounded, z truncated (1e-6 absorbs binnings like 13.2 / 3.3)."""
+    x, y, z = (n / binning for n in tomo_size)
+    return int(x + 0.5), int(y + 0.5), int(z + 1e-6)
+
+
+def tomogram_grid(row: pd.Series, size: tuple[int, int, int] | None = None) -> Grid:
+    """The grid of a tomograms.star row: voxel s · b, rlnTomoSize kept for the centre, and
+    `size` (the reconstructed MRC's, x, y, z) or else RELION's own rounding of N / b."""
+    missing = [c for c in (TS_PIXEL, *TOMO_SIZE) if c not in row or pd.isna(row[c])]
+    if missing:
+        raise InputError(f"tomogram {row.get(star.TOMO_NAME)!r} has no {missing[0]}")
+    pixel = float(row[TS_PIXEL])
+    binning = float(row[BINNING]) if BINNING in row and not pd.isna(row[BINNING]) else 1.0
+    tomo_size = (int(row[TOMO_SIZE[0]]), int(row[TOMO_SIZE[1]]), int(row[TOMO_SIZE[2]]))
+    if not pixel > 0 or not binning > 0 or min(tomo_size) < 1:
+        raise InputError(f"tomogram {row.get(star.TOMO_NAME)!r} has {TS_PIXEL} {pixel:g}, "
+                         f"{BINNING} {binning:g} and size {tomo_size}: all must be positive")
+    return Grid(size or reconstructed_size(tomo_size, binning), pixel * binning, pixel,
+                tomo_size)
 
 
 def _row_pixel(particles: pd.DataFrame, optics: pd.DataFrame | None) -> np.ndarray | None:

@@ -24,6 +24,9 @@ class Inputs(Record):
                                 "rlnCoordinateX/Y/Z and tlClassName.", argument=True)
     mask: Path | None = option(None, "Mask (MRC, tomogram grid): evaluate only where it is "
                                      "> 0 (cytosol mask).")
+    copick_config: Path | None = option(None, "czii: copick project config (JSON) whose "
+                                              "pickable objects' radius (Å) sizes the classes "
+                                              "(--radius overrides).")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Params(StageParams):
     metric: str = option("f1", "Metrics: f1 (ours), or czii (also the CZII challenge's "
                                "F-beta, needs --radius).", choices=METRIC_SETS)
     radius: tuple[str, ...] = option((), "czii: particle radius in voxels, VOX or NAME=VOX "
-                                         "(repeatable).", repeat=True)
+                                         "(repeatable; or from --copick-config).", repeat=True)
     fraction: float = option(0.5, "czii: match within this fraction of the class's radius.",
                              positive=True)
     beta: float = option(4.0, "czii: β of the F-beta (1 gives F1).", positive=True)
@@ -43,11 +46,8 @@ class Params(StageParams):
                                          "repeatable).", repeat=True)
 
     def check(self) -> None:
-        from templearn.errors import InputError
         from templearn.stages.pick import parse_radii
 
-        if self.metric == "czii" and not self.radius:
-            raise InputError("--metric czii needs --radius (VOX or NAME=VOX)")
         parse_radii(self.radius)
         parse_weights(self.weight)
 
@@ -67,6 +67,31 @@ def parse_weights(specs: tuple[str, ...]) -> dict[str, float]:
             raise InputError(f"--weight expects NAME=W (W >= 0), got {spec!r}")
         weights[name] = number
     return weights
+
+
+def czii_radii(params: Params, inputs: Inputs, classes: list[str]) -> dict[str, float]:
+    """Radius (voxels) per class: --radius NAME=VOX, else the copick object of that name (or
+    of the name as copick writes it) in Å over the picks' voxel size, else --radius VOX."""
+    from templearn import copickio, star
+    from templearn.errors import InputError
+    from templearn.stages.pick import parse_radii
+
+    default, radii = parse_radii(params.radius)
+    config = inputs.copick_config
+    if config is not None:
+        angstrom = copickio.object_radii(copickio.open_project(config))
+        grid = star.general_grid(star.read_blocks(inputs.picks))
+        for name in sorted(set(classes) - set(radii)):
+            found = angstrom.get(name, angstrom.get(copickio.sanitized(name)))
+            if found is None:
+                continue
+            if grid is None:
+                raise InputError("radii in Å from --copick-config need the tomogram's voxel "
+                                 "size (data_general, as templearn pick writes it)", inputs.picks)
+            radii[name] = found / grid[1]
+    if default is not None:
+        radii = {n: radii.get(n, default) for n in classes}
+    return radii
 
 
 def read_targets(path: Path, picks_path: Path, picks: Any) -> Any:
@@ -131,6 +156,10 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     from templearn.report.plots import plot_pr_curves
     from templearn.stages.mrcgrid import mrc_grid
 
+    if params.metric == "czii" and not params.radius and inputs.copick_config is None:
+        raise InputError("--metric czii needs --radius (VOX or NAME=VOX) or --copick-config")
+    if params.metric != "czii" and inputs.copick_config is not None:
+        raise InputError("--copick-config is for --metric czii")
     picks_table = star.read_star(inputs.picks, required=star.COORDINATES)
     targets_table = read_targets(inputs.targets, inputs.picks, picks_table)
     if len(targets_table) == 0:
@@ -154,12 +183,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     if params.metric == "czii":
         from templearn.evaluate import czii_score
         from templearn.sample import CLASS_NAME
-        from templearn.stages.pick import parse_radii
 
-        default, per_class = parse_radii(params.radius)
         names = targets_table[CLASS_NAME].astype(str) if CLASS_NAME in targets_table else []
-        radii = {n: per_class.get(n, default) for n in set(names)
-                 if per_class.get(n, default) is not None}
+        radii = czii_radii(params, inputs, sorted(set(names)))
         with about(inputs.targets):
             metrics["czii"] = czii_score(picks_table, targets_table, radii,
                                          parse_weights(params.weight), params.fraction,
@@ -176,9 +202,11 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
             f"{'n/a' if cross is None else f'{cross:.3f}'}")
     best = ", ".join(f"{name} F1 {entry['f1']:.3f} (best {entry['best_f1']:.3f})"
                      for name, entry in metrics["classes"].items())
+    overall = (f"; all classes F1 {metrics['overall']['f1']:.3f} (mean "
+               f"{metrics['mean_f1']:.3f})" if len(metrics["classes"]) > 1 else "")
     czii = (f", CZII F{params.beta:g} {metrics['czii']['score']:.3f}"
             if "czii" in metrics else "")
-    return f"{best or 'no classes'}{czii} in {METRICS}"
+    return f"{best or 'no classes'}{overall}{czii} in {METRICS}"
 
 
 STAGE = Stage(

@@ -26,6 +26,9 @@ class Inputs(Record):
                                          "(default: the picks' data_general).")
     copick_config: Path | None = option(None, "copick project config (JSON) to write the "
                                               "picks into, with --to copick.")
+    tomograms: Path | None = option(None, "RELION 5 tomograms.star of the picks' tomogram "
+                                          "(its rlnTomoName): the tilt-series pixel size and "
+                                          "rlnTomoSize for --to relion5/relion4.")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Params(StageParams):
         None, "RELION's rlnTomoSizeX,Y,Z (tilt-series pixels; default: size × binning).",
         minimum=1, parse=lambda text: parse_xyz(text, "--tomo-size"))
     tomograms_star: bool = option(False, "Also write tomograms.star rows (name, pixel size, "
-                                         "size, binning) for RELION.")
+                                         "size, binning; with --tomogram its path) for "
+                                         "RELION.")
     class_name: str | None = option(None, "Class of RELION particles that carry no "
                                           "tlClassName (default: the file's stem).",
                                     flag="--class")
@@ -118,11 +122,38 @@ def grid_of(params: Params, inputs: Inputs, blocks: dict[str, Any]) -> Any:
     else:
         raise InputError("no tomogram size in the file: give --tomogram, or --size and "
                          "--voxel-size", inputs.picks)
+    if inputs.tomograms is not None:
+        return relion_project_grid(params, inputs, blocks, tuple(size), float(voxel))
     pixel = params.tilt_series_pixel
     optics = blocks.get(interop.OPTICS_BLOCK)
     if pixel is None and optics is not None and interop.TS_PIXEL in optics:
         pixel = float(optics[interop.TS_PIXEL].iloc[0])
     return interop.Grid(tuple(size), float(voxel), pixel, params.tomo_size)
+
+
+def relion_project_grid(params: Params, inputs: Inputs, blocks: dict[str, Any],
+                        size: tuple[int, int, int], voxel: float) -> Any:
+    """Our grid with the RELION project's pixel size and rlnTomoSize of the picks' one
+    tomogram (any binning of ours: centred Å = k · v − N · s / 2 holds for every v)."""
+    from templearn import interop, star
+    from templearn.errors import InputError, about
+    from templearn.stages.relion_tomograms import tomogram_row
+
+    clash = "--tilt-series-pixel" if params.tilt_series_pixel else (
+        "--tomo-size" if params.tomo_size else "")
+    if clash:
+        raise InputError(f"{clash} and --tomograms both give RELION's grid; choose one")
+    if not params.target.startswith("relion"):
+        raise InputError(f"--tomograms is for --to relion5/relion4, not {params.target}")
+    table = blocks.get(star.PARTICLES_BLOCK)
+    names = (sorted(table[star.TOMO_NAME].astype(str).unique())
+             if table is not None and star.TOMO_NAME in table else [inputs.picks.stem])
+    if len(names) != 1:
+        raise InputError(f"--tomograms places one tomogram's picks, these lie in "
+                         f"{len(names)} ({', '.join(names)})", inputs.picks)
+    with about(inputs.tomograms):
+        relion = interop.tomogram_grid(tomogram_row(inputs.tomograms, names[0]))
+    return interop.Grid(size, voxel, relion.pixel, relion.relion_size)
 
 
 def read_picks(params: Params, inputs: Inputs, blocks: dict[str, Any], grid: Any) -> Any:
@@ -154,8 +185,10 @@ def read_picks(params: Params, inputs: Inputs, blocks: dict[str, Any], grid: Any
         return interop.from_relion(table, optics, grid, params.class_name or stem, stem)
 
 
-def write_target(target: str, picks: Any, grid: Any, out: Path, tomograms: bool) -> str:
-    """The target's files in `out`; what was written."""
+def write_target(target: str, picks: Any, grid: Any, out: Path, tomograms: bool,
+                 tomogram: Path | None = None) -> str:
+    """The target's files in `out` (RELION with `tomograms`: also tomograms.star, naming
+    `tomogram` as the one tomogram's rlnTomoReconstructedTomogram); what was written."""
     import json
 
     from templearn import interop, star
@@ -166,8 +199,9 @@ def write_target(target: str, picks: Any, grid: Any, out: Path, tomograms: bool)
         star.write_star(out / PARTICLES, interop.to_relion(picks, grid, int(target[-1])))
         if tomograms:
             names = sorted(picks[star.TOMO_NAME].astype(str).unique())
-            star.write_star(out / TOMOGRAMS,
-                            {interop.GLOBAL_BLOCK: interop.tomograms_table(names, grid)})
+            path = str(tomogram) if tomogram is not None and len(names) == 1 else None
+            star.write_star(out / TOMOGRAMS, {
+                interop.GLOBAL_BLOCK: interop.tomograms_table(names, grid, path)})
             return f"{PARTICLES}, {TOMOGRAMS}"
         return PARTICLES
     if target == "templearn":
@@ -271,7 +305,8 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     if params.target == "copick":
         written = write_copick(params, inputs, picks, grid, out)
     else:
-        written = write_target(params.target, picks, grid, out, params.tomograms_star)
+        written = write_target(params.target, picks, grid, out, params.tomograms_star,
+                               inputs.tomogram)
     return (f"{len(picks)} particles ({params.source} → {params.target}, voxel "
             f"{grid.voxel:g} Å, tilt-series pixel {grid.ts_pixel:g} Å) in {written}")
 

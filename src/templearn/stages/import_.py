@@ -14,10 +14,13 @@ from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.stages.labels import parse_xyz
 
 SOURCES = ("copick", "relion5", "relion4")
-PICKS, TOMOGRAM = "picks.star", "tomogram.mrc"
+PICKS, TOMOGRAM, LABELS = "picks.star", "tomogram.mrc", "labels"
 #: Options that only a copick project has.
-COPICK_ONLY = (("run_name", "--run"), ("objects", "--object"), ("user_id", "--user-id"),
+COPICK_ONLY = (("objects", "--object"), ("user_id", "--user-id"),
                ("session_id", "--session-id"), ("tomo_type", "--tomo-type"))
+#: Options that tomograms.star answers for RELION particles.
+GRID_OPTIONS = (("size", "--size"), ("voxel_size", "--voxel-size"),
+                ("tilt_series_pixel", "--tilt-series-pixel"), ("tomo_size", "--tomo-size"))
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class Inputs(Record):
                           argument=True)
     tomogram: Path | None = option(None, "Tomogram (MRC) whose grid the picks go on (RELION; "
                                          "copick without --tomo-type).")
+    tomograms: Path | None = option(None, "RELION 5 tomograms.star: the --run tomogram's pixel "
+                                          "size, rlnTomoSize, binning and reconstructed MRC "
+                                          "give the grid.")
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,10 @@ class Params(StageParams):
                                     "(default: copick for .json; else relion5 where the file "
                                     "has centred coordinates, relion4 otherwise).",
                               flag="--from", choices=SOURCES)
-    run_name: str | None = option(None, "copick run (default: the project's only run); it "
-                                        "is rlnTomoName in picks.star.", flag="--run")
+    run_name: str | None = option(None, "copick run (default: the project's only run), or "
+                                        "RELION tomogram (rlnTomoName; default: the file's "
+                                        "only one); it is rlnTomoName in picks.star.",
+                                  flag="--run")
     objects: tuple[str, ...] = option((), "copick object whose picks to read; repeat for "
                                           "several classes (class name = object name).",
                                       flag="--object", repeat=True)
@@ -60,6 +68,22 @@ class Params(StageParams):
     class_name: str | None = option(None, "Class of particles without tlClassName (RELION; "
                                           "default: the file's stem), or of the one --object.",
                                     flag="--class")
+    labels_radius: dict[str, float] | None = option(
+        None, "Also paint sphere labels on the tomogram into labels/ (labels.mrc + "
+              "targets.star, for train --sample TOMO.mrc,OUT/labels): radius per class as "
+              "NAME=Å.", repeat=True)
+
+    def __post_init__(self) -> None:
+        # One value for "no radii" from the CLI ({}) and from Python or YAML (None).
+        object.__setattr__(self, "labels_radius", dict(self.labels_radius or {}))
+
+    def check(self) -> None:
+        from templearn.errors import InputError
+
+        for name, value in (self.labels_radius or {}).items():
+            if not name or not 0 < value < float("inf"):
+                raise InputError(f"--labels-radius expects NAME=Å with a positive radius, got "
+                                 f"{name}={value}")
 
 
 def kind_of(params: Params, inputs: Inputs) -> str:
@@ -126,8 +150,9 @@ def copick_table(params: Params, inputs: Inputs, root: Any, run_name: str, voxel
     return pd.concat(tables, ignore_index=True) if tables else None
 
 
-def import_copick(params: Params, inputs: Inputs, out: Path) -> str:
-    """picks.star from the --object picks, tomogram.mrc from --tomo-type."""
+def import_copick(params: Params, inputs: Inputs, out: Path) -> tuple[str, Path | None]:
+    """picks.star from the --object picks, tomogram.mrc from --tomo-type; (what was
+    written, the tomogram the picks lie on where there is one)."""
     from templearn import copickio, star
     from templearn.errors import InputError
     from templearn.mrc import Volume, write_mrc
@@ -161,25 +186,115 @@ def import_copick(params: Params, inputs: Inputs, out: Path) -> str:
             star.GENERAL_BLOCK: star.general_table(grid.size[::-1], grid.voxel),
             star.PARTICLES_BLOCK: table})
         written.append(f"{PICKS} ({len(table)} picks of {', '.join(params.objects)})")
-    return f"copick run {run_name}, voxel {grid.voxel:g} Å → {' and '.join(written)}"
+    summary = f"copick run {run_name}, voxel {grid.voxel:g} Å → {' and '.join(written)}"
+    return summary, out / TOMOGRAM if tomo is not None else inputs.tomogram
 
 
-def write(params: Params, inputs: Inputs, out: Path) -> str:
-    """Import SOURCE as --from says (or as it looks)."""
+def one_tomogram(params: Params, inputs: Inputs, blocks: dict[str, Any]) -> str | None:
+    """The tomogram (rlnTomoName) to import: --run, else the particles' only one where
+    tomograms.star is given; InputError if the particles have none of that name."""
+    from templearn import star
+    from templearn.errors import InputError
+
+    particles = blocks.get(star.PARTICLES_BLOCK)
+    if particles is None or star.TOMO_NAME not in particles:
+        return params.run_name
+    names = sorted(particles[star.TOMO_NAME].astype(str).unique())
+    if params.run_name is None and inputs.tomograms is not None and len(names) != 1:
+        raise InputError(f"the particles lie in {len(names)} tomograms ({', '.join(names)}): "
+                         f"choose one with --run", inputs.source)
+    name = params.run_name or (names[0] if inputs.tomograms is not None else None)
+    if name is not None and name not in names:
+        raise InputError(f"no particles of tomogram {name!r} (tomograms: "
+                         f"{', '.join(names) or 'none'})", inputs.source)
+    return name
+
+
+def import_relion(params: Params, inputs: Inputs, kind: str,
+                  out: Path) -> tuple[str, Path | None]:
+    """picks.star from RELION particles (one tomogram's with --run or --tomograms) through
+    export's readers; (what was written, the tomogram the picks lie on or None)."""
+    from templearn import star
     from templearn.errors import InputError
     from templearn.stages import export
+    from templearn.stages.relion_tomograms import relion_grid
 
-    kind = kind_of(params, inputs)
-    if kind == "copick":
-        return import_copick(params, inputs, out)
     given = [flag for name, flag in COPICK_ONLY if getattr(params, name)]
     if given:
         raise InputError(f"{given[0]} is for copick projects, not {kind}")
-    relion = export.Params(to="templearn", source=kind, size=params.size,
-                           voxel_size=params.voxel_size,
-                           tilt_series_pixel=params.tilt_series_pixel,
-                           tomo_size=params.tomo_size, class_name=params.class_name).validate()
-    return export.write(relion, export.Inputs(inputs.source, inputs.tomogram), out)
+    blocks = star.read_blocks(inputs.source)
+    name = one_tomogram(params, inputs, blocks)
+    particles = blocks.get(star.PARTICLES_BLOCK)
+    if name is not None and particles is not None:
+        keep = (particles[star.TOMO_NAME].astype(str) == name if star.TOMO_NAME in particles
+                else slice(None))
+        blocks = {**blocks, star.PARTICLES_BLOCK: particles[keep].assign(
+            **{star.TOMO_NAME: name})}
+    grid = dict(size=params.size, voxel_size=params.voxel_size,
+                tilt_series_pixel=params.tilt_series_pixel, tomo_size=params.tomo_size)
+    tomogram = inputs.tomogram
+    if inputs.tomograms is not None:
+        clash = [flag for field, flag in GRID_OPTIONS if getattr(params, field) is not None]
+        if clash:
+            raise InputError(f"{clash[0]} and --tomograms both give the grid; choose one")
+        if name is None:
+            raise InputError("the particles name no tomogram (rlnTomoName): give --run NAME, "
+                             "the tomogram's rlnTomoName in --tomograms")
+        found, tomogram = relion_grid(inputs.tomograms, name, inputs.tomogram)
+        grid = dict(size=found.size, voxel_size=found.voxel, tilt_series_pixel=found.pixel,
+                    tomo_size=found.relion_size)
+    relion = export.Params(to="templearn", source=kind, class_name=params.class_name,
+                           **grid).validate()
+    # With --tomograms the grid is explicit; the MRC only paints labels.
+    reading = export.Inputs(inputs.source, None if inputs.tomograms else inputs.tomogram)
+    placed = export.grid_of(relion, reading, blocks)
+    picks = export.read_picks(relion, reading, blocks, placed)
+    export.write_target("templearn", picks, placed, out, False)
+    where = f" of tomogram {name}" if name is not None else ""
+    return (f"{len(picks)} {kind} particles{where} → {PICKS} (voxel {placed.voxel:g} Å, "
+            f"tilt-series pixel {placed.ts_pixel:g} Å)"), tomogram
+
+
+def write_labels(params: Params, tomogram: Path | None, out: Path) -> str:
+    """labels/ (labels.mrc + targets.star) painted by the labels stage's own code: spheres of
+    --labels-radius at picks.star's particles on the tomogram's grid."""
+    from templearn import star
+    from templearn.errors import InputError
+    from templearn.sample import CLASS_NAME
+    from templearn.stages import labels
+
+    if tomogram is None:
+        raise InputError("--labels-radius paints labels on the tomogram: give --tomogram (or "
+                         "--tomo-type, or a tomograms.star whose reconstructed tomogram exists)")
+    picks = star.read_star(out / PICKS)
+    classes = sorted(picks[CLASS_NAME].astype(str).unique())
+    unknown = sorted(set(params.labels_radius) ^ set(classes))
+    if unknown:
+        raise InputError(f"--labels-radius needs one NAME=Å per class of the picks, exactly "
+                         f"(classes: {', '.join(classes)}; not matched: {', '.join(unknown)})")
+    names = picks[star.TOMO_NAME].astype(str).unique() if star.TOMO_NAME in picks else []
+    label_params = labels.Params(mode="sphere", radius=params.labels_radius,
+                                 name=names[0] if len(names) == 1 else None).validate()
+    (out / LABELS).mkdir()
+    return labels.write(label_params, labels.Inputs(out / PICKS, like=tomogram), out / LABELS)
+
+
+def write(params: Params, inputs: Inputs, out: Path) -> str:
+    """Import SOURCE as --from says (or as it looks); --labels-radius: also labels/."""
+    from templearn.errors import InputError
+
+    kind = kind_of(params, inputs)
+    if inputs.tomograms is not None and kind == "copick":
+        raise InputError("--tomograms is for RELION particles, not copick projects")
+    if kind == "copick":
+        summary, tomogram = import_copick(params, inputs, out)
+    else:
+        summary, tomogram = import_relion(params, inputs, kind, out)
+    if not params.labels_radius:
+        return summary
+    if not (out / PICKS).is_file():
+        raise InputError("--labels-radius needs picks: give --object")
+    return f"{summary}; {LABELS}/: {write_labels(params, tomogram, out)}"
 
 
 STAGE = Stage(
