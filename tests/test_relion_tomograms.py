@@ -153,6 +153,27 @@ def test_import_writes_labels_that_train_accepts(tmp_path):
     assert train.class_names_of([out / importer.LABELS]) == {0: "background", 1: "ribosome"}
 
 
+def test_copick_import_writes_labels_on_its_tomogram(tmp_path):
+    copick = pytest.importorskip("copick")
+    from copick.models import PickableObject
+
+    config = tmp_path / "project.json"
+    copick.new_config(str(config), str(tmp_path / "project"), pickable_objects=[
+        PickableObject(name="ribosome", is_particle=True, label=1, radius=120.0)])
+    run = copick.from_file(str(config)).new_run("TS_01")
+    run.new_voxel_spacing(10.0).new_tomogram("wbp").from_numpy(
+        np.zeros((24, 32, 40), np.float32))
+    run.new_picks("ribosome", session_id="1", user_id="curator").from_numpy(
+        np.array([[100.0, 150.0, 120.0]]))
+    out = tmp_path / "annotated"
+    importer.run(importer.Params(objects=("ribosome",), tomo_type="wbp",
+                                 labels_radius={"ribosome": 30.0}), importer.Inputs(config), out)
+    labels = read_mrc(out / importer.LABELS / "labels.mrc").data
+    assert labels[12, 15, 10] == 1 and labels[12, 15, 14] == 0  # z, y, x: 3 voxels radius
+    items = train.pairs((f"{out / importer.TOMOGRAM},{out / importer.LABELS}",), "--sample")
+    train.check_grids(items, patch=16)
+
+
 # --- CZII radii from a copick config, and the aggregate figures -------------------------------
 
 def test_czii_radii_from_a_copick_config(tmp_path):
