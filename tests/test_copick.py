@@ -123,6 +123,52 @@ def test_export_twice_replaces_and_unoriented_picks(tmp_path):
     assert imported[star.TOMO_NAME].tolist() == ["TS-9"] * 5
 
 
+def labelled(path, classes=None, grid=SIZE[::-1], voxel=VOXEL):
+    """A label map (class ids on the tomogram's grid) at `path`; classes.json beside it."""
+    data = np.zeros(grid, np.uint8)
+    data[2:5, 3:9, 4:12], data[10:14, 20:25, 30:36] = 1, 2
+    path.parent.mkdir(exist_ok=True)
+    write_mrc(path, Volume(data, voxel))
+    if classes is not None:
+        (path.parent / "classes.json").write_text(json.dumps(classes))
+    return data
+
+
+def test_export_labels_as_multilabel_segmentation(tmp_path):
+    config = project(tmp_path)
+    table = pd.concat([oriented_picks(4), oriented_picks(2, seed=4).assign(
+        **{CLASS_NAME: "apo_ferritin", star.CLASS_ID: 2})], ignore_index=True)
+    write_picks(tmp_path / "picks.star", table, SIZE, VOXEL)
+    data = labelled(tmp_path / "labels" / "labels.mrc")  # names: the picks' tlClassId
+    out = tmp_path / "out"
+    export.run(export.Params(to="copick"), export.Inputs(
+        tmp_path / "picks.star", copick_config=config, labels=tmp_path / "labels" / "labels.mrc"),
+        out)
+    record = json.loads((out / export.COPICK).read_text())["segmentation"]
+    assert record == {"run": "TS_01", "name": "templearn", "multilabel": True,
+                      "labels": {"apo-ferritin": 4, "ribosome": 3}}
+    root = copick.from_file(str(config))
+    (seg,) = root.get_run("TS_01").get_segmentations(
+        name="templearn", user_id="templearn", session_id="0", voxel_size=VOXEL)
+    assert seg.is_multilabel and seg.voxel_size == pytest.approx(VOXEL)
+    stored = seg.numpy()
+    labels = {o.name: o.label for o in root.pickable_objects}  # copick's own mapping back
+    np.testing.assert_array_equal(stored == labels["ribosome"], data == 1)
+    np.testing.assert_array_equal(stored == labels["apo-ferritin"], data == 2)
+    np.testing.assert_array_equal(stored == 0, data == 0)
+
+    # a segment output (classes.json beside it), named, replaces its earlier store
+    segment = tmp_path / "segment" / "labels.mrc"
+    for classes in ({"0": "background", "1": "apo_ferritin", "2": "ribosome"},
+                    {"0": "background", "1": "ribosome", "2": "apo_ferritin"}):
+        data = labelled(segment, classes)
+        export.run(export.Params(to="copick", segmentation_name="seg-1", session_id="5"),
+                   export.Inputs(tmp_path / "picks.star", copick_config=config, labels=segment),
+                   tmp_path / "again")
+    (seg,) = copick.from_file(str(config)).get_run("TS_01").get_segmentations(name="seg-1")
+    np.testing.assert_array_equal(seg.numpy(), np.choose(data, [0, 3, 4]))
+
+
 # --- copick writes → import -----------------------------------------------------------------
 
 def test_import_what_copick_wrote(tmp_path):
@@ -218,6 +264,41 @@ def test_bad_input_is_one_line(tmp_path):
     for args, *needles in cases:
         one_line_error(templearn(*args), *needles)
     assert not (tmp_path / "o").exists()
+
+
+def test_bad_labels_are_one_line_and_write_nothing(tmp_path):
+    config = project(tmp_path)
+    write_picks(tmp_path / "picks.star", picks_table([[1, 2, 3]]), SIZE, VOXEL)
+    labelled(tmp_path / "ids" / "labels.mrc")  # id 2: no name in the picks
+    labelled(tmp_path / "seg" / "labels.mrc", {"1": "ribosome", "2": "fas"})
+    labelled(tmp_path / "small" / "labels.mrc", grid=(4, 4, 4))
+    labelled(tmp_path / "coarse" / "labels.mrc", voxel=2 * VOXEL)
+    (tmp_path / "file").write_text("")
+    unwritable = tmp_path / "unwritable.json"
+    copick.new_config(str(unwritable), str(tmp_path / "file" / "project"), pickable_objects=[
+        PickableObject(name="ribosome", is_particle=True, label=3)])
+    picks, cfg, out = str(tmp_path / "picks.star"), str(config), str(tmp_path / "o")
+    copick_args = ("export", picks, "--to", "copick", "--copick-config", cfg, "-o", out)
+    cases = [
+        ((*copick_args, "--labels", str(tmp_path / "ids" / "labels.mrc")),
+         "label 2 has no class name", "1 ribosome"),
+        ((*copick_args, "--labels", str(tmp_path / "seg" / "labels.mrc")), "'fas'",
+         "project.json"),
+        ((*copick_args, "--labels", str(tmp_path / "small" / "labels.mrc")), "small",
+         "differs from the tomogram's"),
+        ((*copick_args, "--labels", str(tmp_path / "coarse" / "labels.mrc")), "26.4 Å"),
+        ((*copick_args, "--labels", str(tmp_path / "seg" / "labels.mrc"),
+          "--segmentation-name", "my_seg"), "--segmentation-name"),
+        (("export", picks, "--to", "csv", "--labels", str(tmp_path / "ids" / "labels.mrc"),
+          "-o", out), "--labels is for --to copick"),
+        (("export", picks, "--to", "copick", "--copick-config", str(unwritable), "--labels",
+          str(tmp_path / "small" / "labels.mrc"), "--size", "4,4,4", "--voxel-size",
+          str(VOXEL), "-o", out), "unwritable.json", "Not a directory"),
+    ]
+    for args, *needles in cases:
+        one_line_error(templearn(*args), *needles)
+    assert not (tmp_path / "o").exists()
+    assert not copick.from_file(cfg).runs  # no picks written before a bad label map
 
 
 def test_without_the_copick_package(tmp_path):

@@ -66,12 +66,13 @@ def check_name(value: str, option: str) -> None:
 
 @contextlib.contextmanager
 def about_project(config: str | os.PathLike[str]) -> Iterator[None]:
-    """copick's own complaints (ValueError and kin) as one-line InputErrors naming `config`."""
+    """copick's own complaints (ValueError and kin) and storage errors (an unwritable
+    project) as one-line InputErrors naming `config`."""
     try:
         yield
     except InputError:
         raise
-    except (ValueError, KeyError, AssertionError) as exc:
+    except (ValueError, KeyError, AssertionError, OSError) as exc:
         raise InputError(" ".join(str(exc).split()), config) from None
 
 
@@ -97,6 +98,11 @@ def object_radii(root: Any) -> dict[str, float]:
     """Radius (Å) of each pickable object that has one. (copick's object schema has no
     weight: the CZII challenge's class weights lived in its scoring script.)"""
     return {o.name: float(o.radius) for o in root.pickable_objects if o.radius}
+
+
+def object_labels(root: Any) -> dict[str, int | None]:
+    """Each pickable object's `label`, its value in multilabel segmentations."""
+    return {o.name: o.label for o in root.pickable_objects}
 
 
 def require_objects(root: Any, names: list[str], config: Path, hint: str) -> None:
@@ -193,3 +199,13 @@ def write_tomogram(root: Any, run_name: str, voxel: float, tomo_type: str, data:
         run = root.get_run(run_name) or root.new_run(run_name)
         spacing = run.new_voxel_spacing(voxel, exist_ok=True)
         spacing.new_tomogram(tomo_type, exist_ok=True).from_numpy(np.asarray(data, np.float32))
+
+
+def write_segmentation(root: Any, run_name: str, voxel: float, name: str, user: str,
+                       session: str, data: np.ndarray, config: Path) -> None:
+    """Store a [z, y, x] map of object labels as the run's multilabel segmentation `name` at
+    `voxel` Å (OME-Zarr), replacing one of the same name, user and session."""
+    with about_project(config):
+        run = root.get_run(run_name) or root.new_run(run_name)
+        run.new_segmentation(voxel, name, session, is_multilabel=True, user_id=user,
+                             exist_ok=True).from_numpy(data)

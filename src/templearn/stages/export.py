@@ -1,6 +1,7 @@
 """Stage `export`: picks → RELION 5 / RELION 4 particles, CSV, napari points or a copick
 project, and RELION particles → our picks.star (`templearn.interop` holds the conventions,
-`templearn.copickio` the calls into copick)."""
+`templearn.stages.export_copick` the copick target, `templearn.copickio` the calls into
+copick)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ class Inputs(Record):
     tomograms: Path | None = option(None, "RELION 5 tomograms.star of the picks' tomogram "
                                           "(its rlnTomoName): the tilt-series pixel size and "
                                           "rlnTomoSize for --to relion5/relion4.")
+    labels: Path | None = option(None, "Label map (labels.mrc of templearn labels or segment, "
+                                       "on the tomogram's grid) to store as a copick "
+                                       "multilabel segmentation, with --to copick. Class "
+                                       "names: classes.json beside it, else the picks' "
+                                       "tlClassId and tlClassName.")
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Params(StageParams):
         repeat=True)
     tomo_type: str | None = option(None, "Also write --tomogram into the copick run as this "
                                          "tomogram type (OME-Zarr at its voxel size).")
+    segmentation_name: str = option("templearn", "copick name of the --labels segmentation "
+                                                 "(its voxels: the objects' labels).")
 
     def __post_init__(self) -> None:
         # One value for "no mapping" from the CLI ({}) and from Python (None).
@@ -82,6 +90,7 @@ class Params(StageParams):
             copickio.require_copick()
             for value, option_name in ((self.user_id, "--user-id"),
                                        (self.session_id, "--session-id"),
+                                       (self.segmentation_name, "--segmentation-name"),
                                        *((o, "--object") for o in self.objects.values())):
                 copickio.check_name(value, option_name)
         else:
@@ -227,82 +236,19 @@ def write_target(target: str, picks: Any, grid: Any, out: Path, tomograms: bool,
     return f"{len(layers)} points files and {NAPARI}"
 
 
-def copick_sets(params: Params, picks: Any, voxel: float, root: Any, config: Path) -> list:
-    """Our picks as copick pick sets, one per (run, object); every object checked first."""
-    from templearn import copickio, interop, star
-    from templearn.errors import InputError
-    from templearn.sample import CLASS_NAME
-
-    tomos = picks[star.TOMO_NAME].astype(str)
-    if params.run_name is not None and tomos.nunique() > 1:
-        raise InputError(f"--run names one run, but the picks hold {tomos.nunique()} "
-                         f"tomograms ({', '.join(sorted(tomos.unique()))})")
-    classes = sorted(picks[CLASS_NAME].astype(str).unique())
-    unknown = sorted(set(params.objects) - set(classes))
-    if unknown:
-        raise InputError(f"--object {unknown[0]}=...: no such class in the picks (classes: "
-                         f"{', '.join(classes) or 'none'})", config)
-    mapping = {c: params.objects.get(c) or copickio.sanitized(c) for c in classes}
-    copickio.require_objects(root, sorted(set(mapping.values())), config,
-                             "map classes with --object CLASS=OBJECT or add the object to "
-                             "the config's pickable_objects")
-    table = picks.assign(run_=params.run_name or tomos,
-                         object_=picks[CLASS_NAME].astype(str).map(mapping))
-    oriented = all(c in picks for c in star.ANGLES)
-    sets = []
-    for (run, name), group in table.groupby(["run_", "object_"], sort=True):
-        locations, transforms = interop.to_copick(group, voxel)
-        scores = group[star.SCORE].to_numpy(float) if star.SCORE in group else None
-        sets.append(copickio.PickSet(str(run), str(name), locations, transforms, scores,
-                                     oriented))
-    return sets
-
-
-def write_copick(params: Params, inputs: Inputs, picks: Any, grid: Any, out: Path) -> str:
-    """Picks (and --tomo-type: the tomogram) into the copick project; copick.json records
-    what went where."""
-    import json
-
-    from templearn import copickio
-    from templearn.errors import InputError
-    from templearn.files import atomic_write_text
-    from templearn.mrc import read_mrc
-
-    config = inputs.copick_config
-    if config is None:
-        raise InputError("--to copick needs --copick-config (the project's JSON)")
-    if params.tomo_type is not None and inputs.tomogram is None:
-        raise InputError("--tomo-type needs --tomogram (the MRC to store)")
-    root = copickio.open_project(config)
-    sets = copick_sets(params, picks, grid.voxel, root, config)
-    runs = sorted({s.run for s in sets} | ({params.run_name} if params.run_name else set()))
-    if params.tomo_type is not None and len(runs) != 1:
-        raise InputError(f"--tomo-type stores one tomogram, but the picks go to "
-                         f"{len(runs)} runs; give --run")
-    volume = read_mrc(inputs.tomogram) if params.tomo_type is not None else None
-    copickio.write_picks(root, sets, params.user_id, params.session_id, grid.voxel, config)
-    if volume is not None:
-        copickio.write_tomogram(root, runs[0], grid.voxel, params.tomo_type, volume.data, config)
-    record = {"config": str(config.resolve()), "user_id": params.user_id,
-              "session_id": params.session_id, "voxel_size_angstrom": grid.voxel,
-              "oriented": bool(sets and sets[0].oriented),
-              "picks": [{"run": s.run, "object": s.object, "points": len(s.locations)}
-                        for s in sets],
-              "tomogram": None if volume is None else {"run": runs[0],
-                                                       "tomo_type": params.tomo_type}}
-    atomic_write_text(out / COPICK, json.dumps(record, indent=1) + "\n")
-    return (f"{len(sets)} copick picks files (user {params.user_id}, session "
-            f"{params.session_id}){' and a tomogram' if volume is not None else ''}; {COPICK}")
-
-
 def write(params: Params, inputs: Inputs, out: Path) -> str:
     """Read PICKS, place it on the tomogram's grid and write the target's files."""
     from templearn import star
+    from templearn.errors import InputError
 
     blocks = star.read_blocks(inputs.picks)
     grid = grid_of(params, inputs, blocks)
     picks = read_picks(params, inputs, blocks, grid)
+    if inputs.labels is not None and params.target != "copick":
+        raise InputError(f"--labels is for --to copick, not {params.target}")
     if params.target == "copick":
+        from templearn.stages.export_copick import write_copick
+
         written = write_copick(params, inputs, picks, grid, out)
     else:
         written = write_target(params.target, picks, grid, out, params.tomograms_star,
