@@ -31,8 +31,9 @@ PROTEIN = (Path(__file__).resolve().parents[2] / "shared" / "data" / "structures
 VOXEL = 8.0
 
 
-def sample_of_copies(size: int, copies: int) -> tuple[pd.DataFrame, Grid]:
-    """`copies` randomly turned copies of the protein on a regular grid in a
+def sample_of_copies(size: int, copies: int,
+                     protein: Path = PROTEIN) -> tuple[pd.DataFrame, Grid]:
+    """`copies` randomly turned copies of `protein` on a regular grid in a
     size × size × 16 voxel sample."""
     side = int(np.ceil(np.sqrt(copies)))
     spacing = size / side
@@ -43,7 +44,7 @@ def sample_of_copies(size: int, copies: int) -> tuple[pd.DataFrame, Grid]:
         **{c: positions[:, i] for i, c in enumerate(star.POSITION_ANGST)},
         **{c: angles[:, i] for i, c in enumerate(star.ANGLES)},
         star.MOLECULE_NAME: "2r9r", star.MOLECULE_CLASS: "template", CLASS_NAME: "protein",
-        star.CLASS_ID: 1, star.MAP_FILE: "unused.mrc", star.STRUCTURE_FILE: str(PROTEIN),
+        star.CLASS_ID: 1, star.MAP_FILE: "unused.mrc", star.STRUCTURE_FILE: str(protein),
     })
     return table, Grid((16, size, size), VOXEL)
 

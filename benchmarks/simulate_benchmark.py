@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "structures"
-TEMPLEARN = [str(Path(sys.executable).parent / "templearn")]
+TEMPLEARN = [sys.executable, "-m", "templearn"]
 
 
 def run(*args: str) -> float:
@@ -28,14 +28,19 @@ def run(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def prepare(work: Path, shape: str) -> Path:
-    """Maps and a packed sample (skipped when already there)."""
-    sample = work / f"sample_{shape.replace(',', 'x')}" / "molecules.star"
+def prepare_maps(work: Path) -> None:
+    """Nucleosome and distractor maps at 16 Å in work/maps (skipped when already there)."""
     if not (work / "maps" / "nucleosome" / "maps.star").exists():
         run("density", str(DATA / "nucleosome" / "2pyo_centered.pdb"),
             str(DATA / "nucleosome" / "7kbe_centered.pdb"), "-o", str(work / "maps" / "nucleosome"))
         run("density", *map(str, sorted((DATA / "distractors").glob("*.pdb"))),
             "-o", str(work / "maps" / "distractors"))
+
+
+def prepare(work: Path, shape: str) -> Path:
+    """Maps and a packed sample (skipped when already there)."""
+    sample = work / f"sample_{shape.replace(',', 'x')}" / "molecules.star"
+    prepare_maps(work)
     if not sample.exists():
         seconds = run("tetris", "-t", f"nucleosome={work / 'maps' / 'nucleosome'}",
                       "-d", str(work / "maps" / "distractors"), "--shape", shape,
@@ -44,8 +49,9 @@ def prepare(work: Path, shape: str) -> Path:
     return sample
 
 
-def breakdown(sample: Path) -> None:
-    """Seconds per step of the fast simulator, in this process (second run: compiled)."""
+def breakdown(sample: Path) -> tuple[float, float]:
+    """Seconds per step of the fast simulator, in this process (second run: compiled);
+    returns the compiled run's simulate and reconstruct seconds."""
     from templearn import star
     from templearn.acquisition import Acquisition
     from templearn.mrc import read_mrc
@@ -81,6 +87,7 @@ def breakdown(sample: Path) -> None:
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in times.items())
         print(f"  in process, {attempt}: simulate {simulated:.2f} s ({steps}); "
               f"reconstruct {rebuilt:.2f} s", flush=True)
+    return simulated, rebuilt
 
 
 def main() -> None:
