@@ -117,13 +117,12 @@ def test_crowding_spreads_training_samples_from_sparse_to_dense():
     from templearn.pipeline.experiment import TrainingSamples
 
     changes = TrainingSamples.from_mapping({"crowding": [0.05, 0.25]}, where="training_samples")
-    changes.check_crowding()
     fractions = [changes.crowding_at(i, 4) for i in range(4)]
     assert fractions == [0.075, 0.125, 0.175, 0.225]  # the middle of each quarter
     assert TrainingSamples().crowding_at(0, 4) is None
     for bad in ([0.3, 0.1], [0, 0.2], [0.1, 1.5]):
         with pytest.raises(InputError, match=r"training_samples\.crowding"):
-            TrainingSamples.from_mapping({"crowding": bad}, where="x").check_crowding()
+            TrainingSamples.from_mapping({"crowding": bad}, where="x")
 
 
 def test_match_section_adds_template_matching_of_the_first_target(tmp_path):

@@ -62,7 +62,7 @@ class TrainingSamples(Record):
               "validation) samples as tetris' max_protein_fraction, so that the picker also "
               "sees particles in empty ice. Default: every sample as `tetris` packs it.")
 
-    def check_crowding(self) -> None:
+    def check(self) -> None:
         if self.crowding is not None:
             low, high = self.crowding
             if not 0 < low <= high <= 1:
@@ -150,7 +150,6 @@ class Experiment(Record):
         changes = TrainingSamples.from_mapping(self.training_samples,
                                                where="training_samples")
         self.stage_params("tetris", **changes.tetris)
-        changes.check_crowding()
         return changes
 
     def user_tomograms(self) -> list[UserTomogram]:
