@@ -182,3 +182,48 @@ pick: {{radius: ["first=5", "3"]}}
     for name in ("1bxn_conf001.mrc", "1bxn_conf000.mrc"):
         (conformers / name).touch()
     assert match.make_inputs().template == conformers / "1bxn_conf000.mrc"
+
+
+def test_a_target_of_several_models_is_one_class_with_conformers_of_each(tmp_path):
+    """A glob naming two models (the paper's six nucleosomes are one class): NMA and
+    conformers per model in structures/<target>/<stem>/, one maps task made from all of
+    their conformers; the rigid ablation maps every model as it is."""
+    import shutil
+
+    from templearn.pipeline.graph import build_tasks
+
+    data = Path(__file__).parent / "data"
+    models = tmp_path / "models"
+    models.mkdir()
+    from templearn.data import distractor_structures
+
+    shutil.copy(data / "3qm1.cif.gz", models)
+    shutil.copy(next(p for p in distractor_structures() if p.name == "1bxn.cif.gz"), models)
+    base = write(tmp_path / "a.yaml", f"""
+targets:
+  pair: {{structure: "{models}/*.cif.gz", deform: {{n: 2}}}}
+distractors: []
+samples: {{train: 1, validation: 0, test: 1}}
+pick: {{radius: ["3"]}}
+""")
+    experiment, _ = load_experiment([base])
+    run = tmp_path / "run"
+    tasks = {t.name: t for t in build_tasks(experiment, run)}
+    assert {n for n in tasks if n.startswith("structures/pair")} == {
+        "structures/pair/1bxn/nma", "structures/pair/1bxn/conformers",
+        "structures/pair/3qm1/nma", "structures/pair/3qm1/conformers", "structures/pair/maps"}
+    maps = tasks["structures/pair/maps"]
+    assert maps.deps == ("structures/pair/1bxn/conformers", "structures/pair/3qm1/conformers")
+    assert tasks["structures/pair/3qm1/conformers"].make_inputs().structure == \
+        models / "3qm1.cif.gz"
+    for stem in ("1bxn", "3qm1"):
+        made = run / f"structures/pair/{stem}/conformers"
+        made.mkdir(parents=True)
+        (made / f"{stem}_conf000.pdb").touch()
+        (made / "rmsd.csv").touch()
+    assert [p.name for p in maps.make_inputs().structures] == ["1bxn_conf000.pdb",
+                                                              "3qm1_conf000.pdb"]
+    rigid = write(tmp_path / "b.yaml", "training_samples: {flexible: false}\n")
+    experiment, _ = load_experiment([base, rigid])
+    tasks = {t.name: t for t in build_tasks(experiment, run)}
+    assert len(tasks["structures/pair/maps-rigid"].make_inputs().structures) == 2

@@ -25,7 +25,7 @@ workflow TEMPLEARN {
         error("tomograms: names must be unique and differ from the held-out test0, test1, ... (got ${names.join(', ')})")
     }
 
-    target_models = channel.fromList(targetPlan(records, params)).map { meta -> [meta, targetModel(meta)] }
+    target_models = channel.fromList(targetPlan(records, params)).map { meta -> [meta, targetModels(meta)] }
     def distractor_files = params.distractors.collectMany { spec -> modelFiles(spec, 'distractors') }
     distractors = distractor_files ? channel.of([[id: 'distractors', distractors: true], distractor_files]) : channel.empty()
     PREPARE_STRUCTURES(target_models, distractors, records)
@@ -81,14 +81,14 @@ workflow TEMPLEARN {
     versions = versions                      // channel: versions.yml of every task
 }
 
-// Model files named by a params-file spec: a file or glob, pdb:ID (from the RCSB) or
+// Model files named by a params-file spec: a file or glob, pdb:ID[,ID...] (from the RCSB) or
 // bundled:NAME / bundled:distractors (shipped in src/templearn/data/structures).
 def modelFiles(String spec, String where) {
     def bundled = "${projectDir}/src/templearn/data/structures"
     def name = spec.tokenize(':').last()
     def found = spec == 'bundled:distractors' ? files("${bundled}/distractors/*.cif.gz").sort()
         : spec.startsWith('bundled:') ? [file("${bundled}/${name}.cif.gz"), file("${bundled}/distractors/${name}.cif.gz")].findAll { path -> path.exists() }.take(1)
-        : spec.startsWith('pdb:') ? [file("https://files.rcsb.org/download/${name.toUpperCase()}.cif.gz")]
+        : spec.startsWith('pdb:') ? name.tokenize(',').collect { code -> file("https://files.rcsb.org/download/${code.trim().toUpperCase()}.cif.gz") }
         : files(spec).sort()
     if (!found) {
         error("${where}: ${spec} names no files")
@@ -96,16 +96,13 @@ def modelFiles(String spec, String where) {
     return found
 }
 
-// The one file a target is made from: its density map, or its atomic model.
-def targetModel(Map meta) {
+// The files a target is made from: its density map, or its atomic model(s) (several
+// models are one class, e.g. the six nucleosomes).
+def targetModels(Map meta) {
     if (meta.from_map) {
-        return file(meta.model, checkIfExists: true)
+        return [file(meta.model, checkIfExists: true)]
     }
-    def found = modelFiles(meta.model, "targets.${meta.id}.structure")
-    if (found.size() != 1) {
-        error("targets.${meta.id}.structure names ${found.size()} files; give one")
-    }
-    return found[0]
+    return modelFiles(meta.model, "targets.${meta.id}.structure")
 }
 
 // A `tomograms` item of the params file as a samplesheet row.

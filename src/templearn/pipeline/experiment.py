@@ -29,8 +29,10 @@ STAGE_SECTIONS = ("density", "tetris", "simulate", "reconstruct", "labels", "tra
 class Target(Record):
     """A molecule to find: an atomic model (made flexible by NMA) or a density map."""
 
-    structure: str | None = option(None, "Atomic model: a file, pdb:ID (downloaded by "
-                                         "`templearn fetch`) or bundled:4v5d.")
+    structure: str | None = option(None, "Atomic model(s): a file, a glob, pdb:ID or "
+                                         "pdb:ID,ID,... (downloaded by `templearn fetch`) or "
+                                         "bundled:4v5d. Several models are one class (each "
+                                         "gets its own normal modes and conformers).")
     map: Path | None = option(None, "Density map, for a particle known only as a map "
                                     "(pseudo-atoms are made from it).")
     flexible: bool = option(True, "Conformers from normal modes (else the model as it is).")

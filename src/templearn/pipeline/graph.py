@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from templearn.errors import InputError
-from templearn.pipeline.experiment import Experiment, stage_params
+from templearn.pipeline.experiment import Experiment, Target, stage_params
 from templearn.stages.base import Record, Stage, StageParams, base_type, flag_name
 from templearn.stages.pick import parse_radii
+from templearn.structure import structure_stem
 
 #: Seed offsets of the tomogram kinds, so that no two tomograms share a sample or noise.
 SEED_OFFSETS = {"train": 0, "val": 100, "test": 200}
@@ -89,7 +90,7 @@ def _option_text(f: dataclasses.Field, value: Any, hint: Any) -> list[str]:
 
 
 def resolve_models(spec: str, where: str) -> list[Path]:
-    """Model files named by a path, a glob, pdb:ID or bundled:NAME."""
+    """Model files named by a path, a glob, pdb:ID[,ID...] or bundled:NAME."""
     if spec.startswith("bundled:"):
         from templearn import data
 
@@ -105,7 +106,8 @@ def resolve_models(spec: str, where: str) -> list[Path]:
     if spec.startswith("pdb:"):
         from templearn.fetch import fetch_structure
 
-        return [fetch_structure(spec.removeprefix("pdb:"))]
+        return [fetch_structure(code.strip()) for code in spec.removeprefix("pdb:").split(",")
+                if code.strip()]
     files = sorted(Path(p).resolve() for p in glob.glob(spec))
     if not files:
         raise InputError(f"{where}: {spec!r} names no files")
@@ -159,23 +161,13 @@ class GraphBuilder:
                 deps: tuple[str, ...] = (made,)
             else:
                 found = resolve_models(target.structure or "", f"targets.{name}.structure")
-                if len(found) != 1:
-                    raise InputError(f"targets.{name}.structure names {len(found)} files; "
-                                     "give one")
                 models, deps = tuple(found), ()
             if target.flexible and target.map is None:
-                structure = found[0]
-                nma = self.add(f"{base}/nma", "nma",
-                               stage_params("nma", target.nma, f"targets.{name}"),
-                               self.inputs("nma", structure=structure))
-                conformers = self.add(
-                    f"{base}/conformers", "deform",
-                    stage_params("deform", {"seed": self.x.seed, **target.deform},
-                                 f"targets.{name}"),
-                    self.inputs("deform", structure=structure,
-                                modes=self.path(nma) / "modes.npz"), nma)
-                conf_dir = self.path(conformers)
-                models, deps = (lambda d=conf_dir: _model_files(d)), (conformers,)
+                deps = tuple(self.conformers(name, target, structure, len(found) > 1)
+                             for structure in found)
+                conf_dirs = tuple(self.path(task) for task in deps)
+                models = lambda dirs=conf_dirs: tuple(  # noqa: E731
+                    p for d in dirs for p in _model_files(d))
             maps[name] = self.add(f"{base}/maps", "density",
                                   self.x.stage_params("density", **voxel),
                                   self.inputs("density", structures=models), *deps)
@@ -183,7 +175,7 @@ class GraphBuilder:
             if rigid_training and target.flexible and target.map is None:
                 training_maps[name] = self.add(
                     f"{base}/maps-rigid", "density", self.x.stage_params("density", **voxel),
-                    self.inputs("density", structures=(found[0],)))
+                    self.inputs("density", structures=tuple(found)))
         distractors = [p for spec in self.x.distractors
                        for p in resolve_models(spec, "distractors")]
         distractor_maps = None
@@ -192,6 +184,18 @@ class GraphBuilder:
                                        self.x.stage_params("density", **voxel),
                                        self.inputs("density", structures=tuple(distractors)))
         return maps, training_maps, distractor_maps
+
+    def conformers(self, name: str, target: Target, structure: Path, several: bool) -> str:
+        """NMA → deform tasks of one model of a flexible target; the deform task. A target
+        of several models (e.g. the paper's six nucleosomes) gets a folder per model."""
+        base = f"structures/{name}/{structure_stem(structure)}" if several else f"structures/{name}"
+        nma = self.add(f"{base}/nma", "nma", stage_params("nma", target.nma, f"targets.{name}"),
+                       self.inputs("nma", structure=structure))
+        return self.add(f"{base}/conformers", "deform",
+                        stage_params("deform", {"seed": self.x.seed, **target.deform},
+                                     f"targets.{name}"),
+                        self.inputs("deform", structure=structure,
+                                    modes=self.path(nma) / "modes.npz"), nma)
 
     def tomogram(self, name: str, kind: str, index: int, maps: dict[str, str],
                  distractor_maps: str | None, acquisitions: str, share: tuple[int, int]
