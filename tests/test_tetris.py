@@ -218,3 +218,18 @@ def test_params_module_imports_no_jax():
             "assert 'jax' not in sys.modules and 'numpy' not in sys.modules\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_fixed_threshold_cuts_maps_of_any_voxel_size_at_the_same_density():
+    """The same molecule mapped at 8 and 16 Å: the default threshold (given for 16 Å voxels)
+    encloses about the same volume in Å³, instead of an 8× too high cut at 8 Å."""
+    coords, z = l_shaped_molecule(np.random.default_rng(5), 70.0)
+    params = TetrisParams()
+    volumes = []
+    for voxel in (8.0, 16.0):
+        data = density_map(coords, z, voxel, 32.0).data
+        molecules = molecule_set([data], ["t"], [1], [1.0], voxel)
+        threshold = mask_thresholds(molecules, params)[0]
+        blurred = gaussian_filter(data.astype(np.float64), params.sigma * 16.0 / voxel)
+        volumes.append((blurred >= threshold).sum() * voxel**3)
+    assert 0.7 < volumes[0] / volumes[1] < 1.3

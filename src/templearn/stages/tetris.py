@@ -55,7 +55,9 @@ class Params(StageParams):
     ratio: tuple[int, int] = option(_DEFAULT.ratio, "Templates : distractors, e.g. 1:2.")
     band: tuple[int, int] | None = option(None, _band_help())
     sigma: float = option(_DEFAULT.sigma, "Gaussian σ (voxels) before binarising a map.")
-    threshold: float = option(_DEFAULT.threshold, "Binarisation threshold (e2pdb2mrc scale).")
+    threshold: float = option(_DEFAULT.threshold, "Binarisation threshold on the e2pdb2mrc "
+                                                  "scale of 16 Å voxels (maps at another voxel "
+                                                  "size are cut at the same density).")
     mask: str = option(_DEFAULT.mask_mode, "'threshold' (paper) or 'volume': each mask "
                        "encloses the molecule's volume at 1.21 Å³/Da, for protein-dense "
                        "samples.", choices=MASK_MODES)

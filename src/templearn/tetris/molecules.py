@@ -16,6 +16,9 @@ from templearn.errors import InputError
 from templearn.sample import DISTRACTOR, PROTEIN_VOLUME_PER_DA
 from templearn.tetris.params import TetrisParams
 
+#: Voxel size (Å) at which a fixed mask threshold is given (the paper's 100).
+THRESHOLD_VOXEL = 16.0
+
 
 @dataclass
 class MoleculeSet:
@@ -104,9 +107,12 @@ def read_molecule_set(templates: Mapping[str, str | PathLike[str]],
 
 
 def mask_thresholds(molecules: MoleculeSet, params: TetrisParams) -> np.ndarray:
-    """Binarisation threshold per molecule: fixed, or enclosing its molecular volume."""
+    """Binarisation threshold per molecule: fixed, or enclosing its molecular volume. A fixed
+    threshold is a density on the e2pdb2mrc scale of 16 Å voxels, so maps at another voxel
+    size (whose values scale with the voxel's volume) are cut at the same density."""
     if params.mask_mode == "threshold":
-        return np.full(len(molecules.names), params.threshold)
+        scale = (molecules.voxel_size / THRESHOLD_VOXEL) ** 3
+        return np.full(len(molecules.names), params.threshold * scale)
     from scipy.ndimage import gaussian_filter
 
     thresholds = np.zeros(len(molecules.names))
