@@ -45,6 +45,17 @@ def test_whitening_flattens_the_spectrum_then_applies_the_envelope(coloured):
     np.testing.assert_allclose(shaped / shaped[0], expected / expected[0], rtol=0.1)
 
 
+def test_high_pass_removes_the_scales_its_gaussian_keeps(coloured):
+    """The high-passed whitened spectrum follows 1 − exp(−2π²σ²k²) squared: nothing at the
+    lowest shells, the whitened spectrum where the Gaussian has fallen away."""
+    sigma = 4.0
+    passed = shell_power(whiten(coloured, 0.0, sigma))[1:20]
+    k = (np.arange(1, 20) + 0.5) / max(coloured.shape)
+    expected = (1 - np.exp(-2 * np.pi**2 * sigma**2 * k**2)) ** 2
+    np.testing.assert_allclose(passed / passed[-1], expected / expected[-1], rtol=0.1)
+    assert passed[0] < 0.2 * passed[-1]
+
+
 def test_whitening_undoes_any_radial_filter(coloured):
     """Two 'simulators' that shape the same specimen's spectrum differently give the
     network the same input: the point of whitening."""
@@ -67,6 +78,8 @@ def test_normalisation_is_validated():
         Normalisation("histogram").validate()
     with pytest.raises(InputError, match="--whiten-lowpass"):
         Normalisation("whiten", -1.0).validate()
+    with pytest.raises(InputError, match="--whiten-highpass"):
+        Normalisation("whiten", 1.0, -2.0).validate()
 
 
 def test_models_record_their_normalisation(tmp_path):
@@ -77,6 +90,10 @@ def test_models_record_their_normalisation(tmp_path):
     info = ModelInfo(config, ["background", "ball"], 16.0, 16, Normalisation("whiten", 0.5))
     (tmp_path / MODEL_JSON).write_text(info.to_json())
     assert read_info(tmp_path).normalisation == Normalisation("whiten", 0.5)
+    before_high_pass = json.loads(info.to_json())
+    before_high_pass["normalisation"].pop("highpass")
+    (tmp_path / MODEL_JSON).write_text(json.dumps(before_high_pass))
+    assert read_info(tmp_path).normalisation == Normalisation("whiten", 0.5, 0.0)
     legacy = json.loads(info.to_json()) | {"normalisation": "z-score of the whole tomogram"}
     (tmp_path / MODEL_JSON).write_text(json.dumps(legacy))
     assert read_info(tmp_path).normalisation == Normalisation("zscore")

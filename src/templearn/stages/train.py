@@ -110,6 +110,11 @@ class Params(StageParams):
         choices=NORMALISATIONS)
     whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten: Gaussian blur after "
                                                "whitening (σ, voxels; 0: none).", minimum=0)
+    whiten_highpass: float = option(_N.highpass, "With --normalise whiten: remove the scales "
+                                                 "a Gaussian blur of this σ keeps (voxels; "
+                                                 "0: none), where a low-dose tomogram's "
+                                                 "whitened spectrum is mostly noise.",
+                                    minimum=0)
     learning_rate: float = option(_T.learning_rate, "Adam learning rate.", flag="--lr",
                                   positive=True)
     seed: int = option(_T.seed, "Random seed (weights and batches).", minimum=0)
@@ -236,7 +241,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     enable_compilation_cache()
     init_info = read_info(inputs.init) if inputs.init is not None else None
     how = (init_info.normalisation if init_info is not None  # fine-tuning keeps the model's
-           else Normalisation(params.normalise, params.whiten_lowpass))
+           else Normalisation(params.normalise, params.whiten_lowpass, params.whiten_highpass))
     train_data = [load_labelled(t, d, how) for t, d in train_pairs]
     val_data = [load_labelled(t, d, how) for t, d in val_pairs]
     n_classes = max([*names, *(int(d.labels.max()) for d in train_data + val_data)]) + 1

@@ -38,9 +38,10 @@ def _shell_frequencies(shape: tuple[int, ...]) -> np.ndarray:
     return np.sqrt(sum(g**2 for g in grids))
 
 
-def whiten(tomogram: np.ndarray, lowpass: float) -> np.ndarray:
+def whiten(tomogram: np.ndarray, lowpass: float, highpass: float = 0.0) -> np.ndarray:
     """The tomogram with a flat radially averaged spectrum times a Gaussian envelope of
-    σ = `lowpass` voxels (0: none), z-scored. Frequency shells are one `1/max(shape)` wide."""
+    σ = `lowpass` voxels and the complement of one of σ = `highpass` voxels (0: none),
+    z-scored. Frequency shells are one `1/max(shape)` wide."""
     data = np.asarray(tomogram, dtype=np.float32)
     spectrum = scipy.fft.rfftn(data - data.mean(), workers=-1)
     k = _shell_frequencies(data.shape)
@@ -52,6 +53,8 @@ def whiten(tomogram: np.ndarray, lowpass: float) -> np.ndarray:
     spectrum *= gain[shell]
     if lowpass > 0:
         spectrum *= np.exp(np.float32(-2 * np.pi**2 * lowpass**2) * k**2)
+    if highpass > 0:
+        spectrum *= 1 - np.exp(np.float32(-2 * np.pi**2 * highpass**2) * k**2)
     spectrum.flat[0] = 0.0
     return zscore(scipy.fft.irfftn(spectrum, s=data.shape, workers=-1))
 
@@ -62,5 +65,5 @@ def normalise(tomogram: np.ndarray, how: Normalisation | None = None) -> np.ndar
     if how.method == "zscore":
         return zscore(tomogram)
     if how.method == "whiten":
-        return whiten(tomogram, how.lowpass)
+        return whiten(tomogram, how.lowpass, how.highpass)
     raise InputError(f"unknown normalisation {how.method!r}; one of {', '.join(NORMALISATIONS)}")

@@ -38,10 +38,12 @@ def from_fields(cls: type[S], source: Any, **values: Any) -> S:
 @dataclass(frozen=True)
 class Normalisation:
     """How tomograms are prepared for the network (`templearn.unet.normalise`): `method`
-    one of NORMALISATIONS, and for `whiten` the σ (voxels) of the Gaussian envelope."""
+    one of NORMALISATIONS, and for `whiten` the σ (voxels) of the Gaussian low-pass
+    envelope and of the Gaussian whose complement high-passes (0: none)."""
 
     method: str = "whiten"
     lowpass: float = 1.0
+    highpass: float = 0.0
 
     def validate(self) -> None:
         if self.method not in NORMALISATIONS:
@@ -49,6 +51,8 @@ class Normalisation:
                              f"{self.method!r}")
         if self.lowpass < 0:
             raise InputError(f"--whiten-lowpass must not be negative, got {self.lowpass}")
+        if self.highpass < 0:
+            raise InputError(f"--whiten-highpass must not be negative, got {self.highpass}")
 
 
 @dataclass(frozen=True)
