@@ -11,8 +11,12 @@ binned to 16 Å). 70S ribosomes (PDB 4V5D as deposited):
 Apoferritin (PDB 4V1W, from ../shared/data/structures/large), crowded at 1:2:
   apo-defocus  −3 µm, 100 e⁻/Å², ±60°/6°, 32 thick
   apo-vpp      phase plate −0.5 µm, otherwise as apo-defocus
+Nucleosomes (the six models of ../shared/data/structures/nucleosome, one class) at 8 Å,
+96×96×40 voxels (768×768×320 Å), crowded at 1:2:
+  nuc-defocus  −2.5 µm, 100 e⁻/Å², ±60°/4°
+  nuc-vpp      phase plate −0.5 µm, otherwise as nuc-defocus
 Each target's cases go into a params layer of their own: `transfer-tomograms.yaml`
-(ribosome) and `transfer-apoferritin.yaml`.
+(ribosome), `transfer-apoferritin.yaml` and `transfer-nucleosome.yaml`.
 Distractor split (written down once): the test samples use only the shared distractors
 that are NOT bundled with templearn (`src/templearn/data/structures/distractors`), so no
 distractor of a test tomogram is ever used in training, which uses the bundled ones.
@@ -43,28 +47,38 @@ from templearn.stages.base import recorded_fingerprint
 
 STRUCTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures"
 SHARED = STRUCTURES / "distractors"
-#: Target → its atomic model (the ribosome's is bundled with templearn).
-TARGETS = {"ribosome": data.target_structure, "apoferritin": lambda: STRUCTURES / "large" /
-           "4v1w.cif"}
+#: Target → its atomic model(s) (the ribosome's is bundled with templearn).
+TARGETS = {"ribosome": lambda: [data.target_structure()],
+           "apoferritin": lambda: [STRUCTURES / "large" / "4v1w.cif"],
+           "nucleosome": lambda: sorted((STRUCTURES / "nucleosome").glob("*.pdb"))}
 #: Target → the params layer listing its finished cases.
-LAYERS = {"ribosome": "transfer-tomograms.yaml", "apoferritin": "transfer-apoferritin.yaml"}
+LAYERS = {"ribosome": "transfer-tomograms.yaml", "apoferritin": "transfer-apoferritin.yaml",
+          "nucleosome": "transfer-nucleosome.yaml"}
 
 
 @dataclass(frozen=True)
 class Case:
     """One Parakeet test tomogram: its acquisition, sample seed and packing options, the
     acquisition table holding its row (the first two cases keep the table they were
-    simulated with, so that cached simulations stay valid as cases are added), and the
-    target molecule."""
+    simulated with, so that cached simulations stay valid as cases are added), the
+    target molecule and the voxel size of maps, sample and tomogram."""
 
     acquisition: Acquisition
     seed: int
     packing: dict[str, Any] = field(default_factory=dict)
     table: str = "acquisitions-2.tsv"
     target: str = "ribosome"
+    voxel_size: float = 16.0
+
+    def maps(self, cache: Path, name: str) -> Path:
+        """Maps of `name` (a target or the distractors) at this case's voxel size (16 Å maps
+        keep their first folder, so that cached cases stay valid)."""
+        folder = name if self.voxel_size == 16 else f"{name}-{self.voxel_size:g}A"
+        return cache / "maps" / folder
 
 
 CROWDED = {"shape": (64, 64, 32), "ratio": (1, 5)}
+NUCLEOSOMES = {"shape": (96, 96, 40), "ratio": (1, 2)}
 CASES = {
     "defocus": Case(Acquisition(name="defocus", defocus_um=-3.0, dose_total=100.0,
                                 tilt_min=-60, tilt_max=60, tilt_step=6.0), 9001, CROWDED,
@@ -86,6 +100,12 @@ CASES = {
     "apo-vpp": Case(Acquisition(name="apo-vpp", defocus_um=-0.5, phase_plate=True,
                                 dose_total=100.0, tilt_min=-60, tilt_max=60, tilt_step=6.0),
                     9102, {**CROWDED, "ratio": (1, 2)}, "acquisitions-apo.tsv", "apoferritin"),
+    "nuc-defocus": Case(Acquisition(name="nuc-defocus", defocus_um=-2.5, dose_total=100.0,
+                                    tilt_min=-60, tilt_max=60, tilt_step=4.0), 9201,
+                        NUCLEOSOMES, "acquisitions-nuc.tsv", "nucleosome", 8.0),
+    "nuc-vpp": Case(Acquisition(name="nuc-vpp", defocus_um=-0.5, phase_plate=True,
+                                dose_total=100.0, tilt_min=-60, tilt_max=60, tilt_step=4.0),
+                    9202, NUCLEOSOMES, "acquisitions-nuc.tsv", "nucleosome", 8.0),
 }
 SEEDS = {name: case.seed for name, case in CASES.items()}
 
@@ -109,13 +129,15 @@ def once(stage, params, inputs, out: Path) -> None:
         stage.run(params, inputs, out)
 
 
-def prepare(cache: Path, targets: set[str]) -> None:
-    """Maps of the targets and the held-out distractors, and the acquisition tables."""
-    for target in sorted(targets):
-        once(density, density.Params(), density.Inputs((TARGETS[target](),)),
-             cache / "maps" / target)
-    once(density, density.Params(), density.Inputs(tuple(held_out_distractors())),
-         cache / "maps" / "distractors")
+def prepare(cache: Path, cases: list[Case]) -> None:
+    """Maps of the targets and the held-out distractors at each case's voxel size, and the
+    acquisition tables."""
+    for case in cases:
+        params = density.Params(voxel_size=case.voxel_size)
+        once(density, params, density.Inputs(tuple(TARGETS[case.target]())),
+             case.maps(cache, case.target))
+        once(density, params, density.Inputs(tuple(held_out_distractors())),
+             case.maps(cache, "distractors"))
     for table in {c.table for c in CASES.values()}:
         write_acquisitions(cache / table, [c.acquisition for c in CASES.values()
                                            if c.table == table])
@@ -125,8 +147,8 @@ def make_case(cache: Path, name: str) -> dict:
     """sample → Parakeet tilt series → tomogram → labels for one case."""
     base, case = cache / name, CASES[name]
     once(tetris, tetris.Params(name=f"parakeet-{name}", seed=case.seed, **case.packing),
-         tetris.Inputs(template={case.target: cache / "maps" / case.target},
-                       distractors=(cache / "maps" / "distractors",)), base / "sample")
+         tetris.Inputs(template={case.target: case.maps(cache, case.target)},
+                       distractors=(case.maps(cache, "distractors"),)), base / "sample")
     molecules = base / "sample" / "molecules.star"
     once(simulate, simulate.Params(row=name, backend="parakeet", seed=case.seed),
          simulate.Inputs(molecules=molecules, acquisitions=cache / case.table),
@@ -154,7 +176,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     cache = args.cache.resolve()
-    prepare(cache, {CASES[name].target for name in args.cases})
+    prepare(cache, [CASES[name] for name in args.cases])
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(make_case, [cache] * len(args.cases), args.cases))
     for target, layer_name in LAYERS.items():  # every finished case, also earlier ones
