@@ -1,20 +1,23 @@
 """Picking speed and recovery: MeanShift (DeepFinder) vs connected components.
 
-    python benchmarks/picking_benchmark.py [--skip-large] [--meanshift-cap 600]
+    python benchmarks/picking_benchmark.py [--skip-large] [--no-large-meanshift] [--sklearn]
 
 (a) 192×192×64 label map with 300 planted balls (radius 6–8 voxels, non-overlapping, a
     jittered lattice): seconds per method and planted particles recovered within 5
-    voxels (one-to-one). (b) 928×928×464 (uint8, ~0.4 GB) at the same particle density:
-    components on the whole map; MeanShift too when its estimate fits --meanshift-cap,
-    otherwise timed on two sub-volumes (z = 64 and 128 slabs of 192² and 384²... see
-    SUBVOLUMES) and extrapolated with a power law in the number of voxels — printed as
-    EXTRAPOLATED. Reference anchors (DeepFinder paper/code): MeanShift 192×192×64 with
+    voxels (one-to-one). (b) 928×928×464 (uint8, ~0.4 GB) at the same particle density
+    (~51,000 balls, 75 M foreground voxels): components, MeanShift at full resolution and
+    MeanShift on the 2×-binned map, each on the whole map. Every row shows wall and CPU
+    seconds (CPU counts all threads; MeanShift uses 2), the 1-minute load average when
+    it ended (timings on a shared machine are slower by about load / cores) and the time
+    measured before the grid mean shift (`BEFORE`, KD-tree mean shift, same machine, load
+    ≈ 3 per core). Reference anchors (DeepFinder paper/code): MeanShift 192×192×64 with
     300 particles ≈ 6 s; 15 min clustering at 928×928×464.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -27,7 +30,10 @@ SMALL, LARGE = (64, 192, 192), (464, 928, 928)
 N_SMALL = 300
 RADII = (6.0, 8.0)
 BANDWIDTH = 7.0
-SUBVOLUMES = ((64, 192, 192), (128, 384, 384))
+#: Seconds measured before the grid mean shift (docs/stages.md, KD-tree mean shift).
+BEFORE = {("small", "meanshift"): "12.6 s", ("small", "meanshift bin2"): "1.4 s",
+          ("small", "components"): "0.11 s", ("large", "components"): "21–25 s",
+          ("large", "meanshift"): "≈ 2.4 h (extrapolated)", ("large", "meanshift bin2"): "508 s"}
 
 
 def plant(shape: tuple[int, int, int], n: int, rng: np.random.Generator
@@ -59,21 +65,23 @@ def plant(shape: tuple[int, int, int], n: int, rng: np.random.Generator
     return labels, centres_zyx[:, ::-1].astype(float)
 
 
-def timed(labels: np.ndarray, method: str, **kwargs) -> tuple[float, np.ndarray]:
-    start = time.perf_counter()
+def timed(labels: np.ndarray, method: str, **kwargs) -> tuple[float, float, np.ndarray]:
+    """Wall and CPU seconds of one picking run, and the picks (x, y, z)."""
+    start, cpu = time.perf_counter(), time.process_time()
     picks = pick_particles(labels, None, method, BANDWIDTH, **kwargs)
-    return time.perf_counter() - start, picks[list(COORDINATES)].to_numpy()
+    return (time.perf_counter() - start, time.process_time() - cpu,
+            picks[list(COORDINATES)].to_numpy())
 
 
 def recovered(found: np.ndarray, truth: np.ndarray, distance: float = 5.0) -> int:
     return len(match_picks(found, truth, distance)[0])
 
 
-def row(case: str, method: str, seconds: float, note: str, n_picks: int | None = None,
-        hits: int | None = None, n_true: int | None = None) -> None:
-    picks = "" if n_picks is None else f"{n_picks:7d}"
-    rec = "" if hits is None else f"{hits:6d}/{n_true} ({hits / n_true:.1%})"
-    print(f"{case:<16} {method:<18} {seconds:10.2f} {picks:>7} {rec:>22}  {note}", flush=True)
+def row(case: str, method: str, seconds: float, cpu: float, before: str, n_picks: int,
+        hits: int, n_true: int) -> None:
+    rec = f"{hits:6d}/{n_true} ({hits / n_true:.1%})"
+    print(f"{case:<12} {method:<15} {seconds:8.2f} {cpu:8.2f} {os.getloadavg()[0]:5.1f} "
+          f"{before:>24} {n_picks:7d} {rec:>22}", flush=True)
 
 
 def main() -> None:
@@ -81,32 +89,31 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--no-large-meanshift", action="store_true",
                         help="large map: components only")
-    parser.add_argument("--meanshift-cap", type=float, default=600.0,
-                        help="run MeanShift on the large map only if estimated below this (s)")
     parser.add_argument("--sklearn", action="store_true",
                         help="also time sklearn's MeanShift on the small map (minutes)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    methods = (("meanshift", {}), ("meanshift bin2", {"bin2": True}), ("components", {}))
 
-    print(f"{'case':<16} {'method':<18} {'seconds':>10} {'picks':>7} "
-          f"{'recovered ≤5 vox':>22}  note")
+    print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'case':<12} {'method':<15} {'wall s':>8} {'cpu s':>8} {'load':>5} "
+          f"{'before (wall)':>24} {'picks':>7} {'recovered ≤5 vox':>22}")
     labels, truth = plant(SMALL, N_SMALL, rng)
     case = "x".join(map(str, SMALL[::-1]))
     print(f"# {case}: {len(truth)} balls, {int((labels > 0).sum())} foreground voxels "
           f"({(labels > 0).mean():.1%})")
-    for method, kwargs, note in (("meanshift", {}, "DeepFinder ≈ 6 s"),
-                                 ("meanshift", {"bin2": True}, "2x binned"),
-                                 ("components", {}, "scipy ≈ 0.2 s")):
-        seconds, found = timed(labels, method, **kwargs)
-        label = method + (" bin2" if kwargs else "")
-        row(case, label, seconds, note, len(found), recovered(found, truth), len(truth))
+    for label, kwargs in methods:
+        seconds, cpu, found = timed(labels, label.split()[0], **kwargs)
+        row(case, label, seconds, cpu, BEFORE["small", label], len(found),
+            recovered(found, truth), len(truth))
     if args.sklearn:
         from sklearn.cluster import MeanShift
 
         start = time.perf_counter()
         MeanShift(bandwidth=BANDWIDTH, bin_seeding=True).fit(np.argwhere(labels).astype(float))
-        row(case, "sklearn MeanShift", time.perf_counter() - start, "clustering only")
+        print(f"{case:<12} sklearn MeanShift {time.perf_counter() - start:.2f} s (clustering "
+              "only; before: 169 s)")
     if args.skip_large:
         return
 
@@ -115,28 +122,12 @@ def main() -> None:
     labels, truth = plant(LARGE, n_large, rng)
     case = "x".join(map(str, LARGE[::-1]))
     print(f"# {case}: {len(truth)} balls, {labels.nbytes / 1e9:.2f} GB uint8, "
-          f"{(labels > 0).mean():.1%} foreground (planted in {time.perf_counter() - start:.0f} s)")
-    seconds, found = timed(labels, "components")
-    row(case, "components", seconds, "goal < 30 s", len(found), recovered(found, truth),
-        len(truth))
-    for bin2 in () if args.no_large_meanshift else (False, True):
-        label = "meanshift" + (" bin2" if bin2 else "")
-        sizes, times = [], []
-        for sub in SUBVOLUMES:
-            part = labels[:sub[0], :sub[1], :sub[2]]
-            seconds, found = timed(part, "meanshift", bin2=bin2)
-            sizes.append(part.size)
-            times.append(seconds)
-            row("x".join(map(str, sub[::-1])), label, seconds, "sub-volume", len(found))
-        exponent = np.log(times[1] / times[0]) / np.log(sizes[1] / sizes[0])
-        estimate = times[1] * (labels.size / sizes[1]) ** exponent
-        if estimate <= args.meanshift_cap:
-            seconds, found = timed(labels, "meanshift", bin2=bin2)
-            row(case, label, seconds, "full run", len(found), recovered(found, truth),
-                len(truth))
-        else:
-            row(case, label, estimate, f"EXTRAPOLATED (t ∝ voxels^{exponent:.2f}, not run); "
-                "DeepFinder ≈ 900 s")
+          f"{int((labels > 0).sum())} foreground voxels ({(labels > 0).mean():.1%}; planted "
+          f"in {time.perf_counter() - start:.0f} s)")
+    for label, kwargs in methods[::-1][:1 if args.no_large_meanshift else 3]:
+        seconds, cpu, found = timed(labels, label.split()[0], **kwargs)
+        row(case, label, seconds, cpu, BEFORE["large", label], len(found),
+            recovered(found, truth), len(truth))
 
 
 if __name__ == "__main__":

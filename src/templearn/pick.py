@@ -3,15 +3,16 @@
 Three methods, all per class:
 
 - `meanshift` — DeepFinder's clustering: sklearn's MeanShift algorithm (bandwidth =
-  particle radius in voxels, `bin_seeding=True`; run by `templearn.meanshift`, which
-  gives the same clusters tens of times faster) on the coordinates of every voxel of the
-  class; a pick is the centroid of a cluster's voxels (DeepFinder's choice, not the
-  mode), its size the voxel count. DeepFinder clusters all classes together and takes
-  the majority label; clustering per class gives the same picks for separate particles
-  and allows a radius per class. Accurate on touching particles, but slow on large
-  tomograms (its cost grows with the foreground voxels); `bin2=True` clusters a
-  2×-binned label map (8× fewer voxels), as DeepFinder offers, at the price of about a
-  voxel of precision.
+  particle radius in voxels, `bin_seeding=True`; run on the voxel grid by
+  `templearn.meanshift`, which gives sklearn's clusters — the same centres, bit for bit
+  — in about a minute of CPU for a 928×928×464 map with 75 M foreground voxels, where a
+  KD-tree took hours) on every voxel of the class; a pick is the centroid of a cluster's
+  voxels (DeepFinder's choice, not the mode), its size the voxel count. DeepFinder
+  clusters all classes together and takes the majority label; clustering per class
+  gives the same picks for separate particles and allows a radius per class. Accurate
+  on touching particles; its cost grows with the foreground voxels; `bin2=True` clusters
+  a 2×-binned label map (8× fewer voxels, ~3× faster: as many seeds), as DeepFinder
+  offers, at the price of about a voxel of precision.
 - `components` — connected components (6-connectivity) of the class voxels; a pick is
   the centroid of a component. Orders of magnitude faster; touching particles merge
   into one pick (filter them with `max_size`).
@@ -208,39 +209,20 @@ def _table(xyz: np.ndarray, size: np.ndarray, score: np.ndarray, class_id: int, 
     })
 
 
-def _group_stats(group: np.ndarray, zyx: np.ndarray, n: int,
-                 score_values: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Centroid (x, y, z), voxel count and mean score of each group id 0..n-1."""
-    count = np.bincount(group, minlength=n).astype(np.float64)
-    centre = np.stack([np.bincount(group, weights=zyx[:, a], minlength=n) for a in (2, 1, 0)],
-                      axis=1) / np.maximum(count, 1)[:, None]
-    if score_values is None:
-        mean = np.full(n, np.nan)
-    else:
-        mean = np.bincount(group, weights=score_values, minlength=n) / np.maximum(count, 1)
-    return centre, count.astype(np.int64), mean
-
-
 def _meanshift(fg: np.ndarray, score: np.ndarray | None, radius: float,
                bin2: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DeepFinder clustering of the voxels in `fg`: centroids, sizes, mean scores."""
     from templearn.meanshift import mean_shift
 
-    scale = 1.0
     if bin2:
         fg, score = _bin2(fg, score)
-        radius, scale = radius / 2.0, 2.0
-    zyx = np.argwhere(fg)
-    if len(zyx) == 0:
-        return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0)
-    points = zyx.astype(np.float64)
-    centres, member_of = mean_shift(points, radius)
-    values = None if score is None else score[fg].astype(np.float64)
-    centre, count, mean = _group_stats(member_of, points, len(centres), values)
+        radius = radius / 2.0
+    centres, member_of = mean_shift(fg, radius)
+    centre, count, mean = _voxel_stats(fg, len(centres), score, member_of)
     if bin2:
         # Binned voxel j covers fine voxels 2j, 2j+1 (centre 2j + 0.5); a binned voxel of
         # the class stands for 8 fine ones.
-        centre, count = centre * scale + 0.5, count * 8
+        centre, count = centre * 2.0 + 0.5, count * 8
     return centre, count, mean
 
 
@@ -259,27 +241,39 @@ def _bin2(fg: np.ndarray, score: np.ndarray | None) -> tuple[np.ndarray, np.ndar
 
 def _components(fg: np.ndarray, score: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Connected components of `fg`: centroids, sizes, mean scores (chunked bincounts)."""
+    """Connected components of `fg`: centroids, sizes, mean scores."""
     ids, n = ndimage.label(fg, output=np.int32)
-    n_xy = fg.shape[1] * fg.shape[2]
+    return _voxel_stats(ids, n, score)
+
+
+def _voxel_stats(volume: np.ndarray, n: int, score: np.ndarray | None,
+                 group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid (x, y, z), voxel count and mean score of groups 0..n-1 of the nonzero voxels
+    of `volume`: group `value - 1`, or `group[i]` for the i-th nonzero voxel in C order
+    (chunked bincounts: no full-size coordinate arrays)."""
+    n_xy = volume.shape[1] * volume.shape[2]
     step = max(1, _CHUNK // 4 // n_xy)
-    totals = np.zeros((5, n + 1))
-    for z0 in range(0, fg.shape[0], step):
-        chunk = ids[z0:z0 + step].reshape(-1)
+    totals = np.zeros((5, n))
+    done = 0
+    for z0 in range(0, volume.shape[0], step):
+        chunk = volume[z0:z0 + step].reshape(-1)
         flat = np.flatnonzero(chunk)
-        group = chunk[flat]
+        if group is None:
+            ids = chunk[flat] - 1
+        else:
+            ids, done = group[done:done + len(flat)], done + len(flat)
         z, rest = np.divmod(flat, n_xy)
-        y, x = np.divmod(rest, fg.shape[2])
-        totals[0] += np.bincount(group, minlength=n + 1)
+        y, x = np.divmod(rest, volume.shape[2])
+        totals[0] += np.bincount(ids, minlength=n)
         for row, axis in ((1, x), (2, y), (3, z + z0)):
-            totals[row] += np.bincount(group, weights=axis, minlength=n + 1)
+            totals[row] += np.bincount(ids, weights=axis, minlength=n)
         if score is not None:
-            totals[4] += np.bincount(group, weights=score[z0:z0 + step].reshape(-1)[flat],
-                                     minlength=n + 1)
-    count = np.maximum(totals[0, 1:], 1)
-    centre = (totals[1:4, 1:] / count).T  # x, y, z
-    mean = totals[4, 1:] / count if score is not None else np.full(n, np.nan)
-    return centre, totals[0, 1:].astype(np.int64), mean
+            totals[4] += np.bincount(ids, weights=score[z0:z0 + step].reshape(-1)[flat],
+                                     minlength=n)
+    count = np.maximum(totals[0], 1)
+    centre = (totals[1:4] / count).T  # x, y, z
+    mean = totals[4] / count if score is not None else np.full(n, np.nan)
+    return centre, totals[0].astype(np.int64), mean
 
 
 def ball_offsets(radius: float) -> np.ndarray:
