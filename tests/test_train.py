@@ -49,6 +49,24 @@ def test_cross_entropy_matches_the_definition(rng):
     assert float(losses.cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_tversky_ce_keeps_a_gradient_where_tversky_has_collapsed():
+    """A rare class predicted nowhere (softmax saturated): the Tversky loss barely pushes
+    its logit up on the target voxels any more; Tversky plus cross-entropy still does."""
+    import jax
+
+    labels = jnp.zeros((1, 16, 16, 16), jnp.int32).at[0, 6:9, 6:9, 6:9].set(1)  # 0.7 %
+    logits = jnp.stack([jnp.full(labels.shape, 5.0), jnp.full(labels.shape, -5.0)], axis=-1)
+    combined = losses.loss_function("tversky-ce")
+    assert float(combined(logits, labels)) == pytest.approx(
+        float(losses.tversky(logits, labels) + losses.cross_entropy(logits, labels)), rel=1e-6)
+    target = labels == 1
+    pushes = {}
+    for name in ("tversky", "tversky-ce"):
+        grad = jax.grad(losses.loss_function(name))(logits, labels)
+        pushes[name] = -float(grad[..., 1][target].sum())  # upward push on the target logit
+    assert pushes["tversky-ce"] > 5 * pushes["tversky"] > 0
+
+
 def test_pu_losses_reward_finding_the_positives_and_stay_non_negative():
     labels = jnp.zeros((1, 100), int).at[0, :5].set(1)  # 5 labelled of ~10 true positives
     truth = jnp.zeros(100).at[:10].set(1)

@@ -74,7 +74,8 @@ class Params(StageParams):
         None, "Convolution implementation, one of: auto (default: im2col_x on CPU, xla on "
               "GPU), xla, im2col_x (fastest on CPU), im2col, shift. Same weights.",
         choices=CONV_CHOICES)
-    loss: str = option(_T.loss, "Loss (nnpu, pu-kl: positive-unlabelled, for sparse "
+    loss: str = option(_T.loss, "Loss (tversky-ce: Tversky plus cross-entropy, for small "
+                                "targets; nnpu, pu-kl: positive-unlabelled, for sparse "
                                 "annotations).", choices=LOSSES)
     alpha: float = option(_T.alpha, "Tversky α (false positives).", minimum=0)
     beta: float = option(_T.beta, "Tversky β (false negatives).", minimum=0)

@@ -3,6 +3,11 @@
 - `tversky`: DeepFinder's default, `classes − Σ_c TP_c / (TP_c + α·FP_c + β·FN_c)` with
   soft counts over the batch; α = β = 0.5 is the soft Dice loss.
 - `cross_entropy`: mean categorical cross-entropy.
+- `tversky-ce`: their sum (as nnU-Net pairs Dice with cross-entropy). A small target fills
+  a few % of a patch; the Tversky index alone then gains most by lowering the target's
+  probability everywhere, and once the softmax has saturated its gradient vanishes
+  (nucleosomes at 8 Å: voxel F1 0 for good after 10 steps). The cross-entropy term keeps
+  a gradient of order one on every target voxel.
 - `nnpu` and `pu_kl`: TomoPicker's positive-unlabelled losses for sparse annotations
   (a few particle centres painted as spheres, everything else unlabelled): the voxel is
   "particle" with probability `f = 1 − p(background)`; `prior` is the expected share of
@@ -92,6 +97,9 @@ def loss_function(name: str, alpha: float = 0.5, beta: float = 0.5, prior: float
         return partial(tversky, alpha=0.5, beta=0.5)
     if name == "cross-entropy":
         return cross_entropy
+    if name == "tversky-ce":
+        return lambda logits, labels: (tversky(logits, labels, alpha, beta)
+                                       + cross_entropy(logits, labels))
     if name == "nnpu":
         return partial(nnpu, prior=prior)
     if name == "pu-kl":

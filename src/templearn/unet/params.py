@@ -18,7 +18,7 @@ from templearn.errors import InputError
 CONV_IMPLS = ("xla", "shift", "im2col", "im2col_x")
 CONV_CHOICES = ("auto", *CONV_IMPLS)
 #: Loss names (`templearn.unet.losses.loss_function`).
-LOSSES = ("tversky", "dice", "cross-entropy", "nnpu", "pu-kl")
+LOSSES = ("tversky", "dice", "cross-entropy", "tversky-ce", "nnpu", "pu-kl")
 #: Architecture presets (`templearn.unet.model.PRESETS`).
 PRESET_NAMES = ("deepfinder", "cpu-small")
 #: How tomograms are prepared for the network (`templearn.unet.normalise`).
