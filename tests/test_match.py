@@ -20,6 +20,7 @@ from templearn.match import (
     extract_picks,
     run_search,
     sample_rotations,
+    template_radius,
     wedge_weight,
 )
 from templearn.mrc import Volume, read_mrc, write_mrc
@@ -118,6 +119,13 @@ def test_rotations_cover_so3(step, symmetry):
     assert len(found) == pytest.approx(len(sample_rotations(step)) / symmetry, rel=0.1)
 
 
+def test_template_radius_is_the_same_for_the_negated_map():
+    template = chiral_template(16)
+    radius = template_radius(template)
+    assert 4.0 < radius < 8.0  # the helix (radius 3, length 6) and its blobs, plus one voxel
+    assert template_radius(-template) == pytest.approx(radius)
+
+
 def test_seven_degrees_is_about_the_papers_count():
     assert 40_000 < len(sample_rotations(7.0)) < 50_000
 
@@ -156,6 +164,19 @@ def test_stage_writes_scores_angles_and_picks(files):
     assert picks[list(star.COORDINATES)].to_numpy()[0].tolist() == CENTRE[::-1].tolist()
     first = int(index[tuple(CENTRE)])
     assert np.allclose(picks[list(star.ANGLES)].to_numpy()[0], table[first, 1:], atol=1e-3)
+
+
+def test_stage_default_threshold_is_automatic(files):
+    result = run_cli(str(files / "tomo.mrc"), str(files / "template.mrc"), "--angular-step",
+                     "30", "-o", str(files / "out"))
+    assert result.exit_code == 0, result.output
+    picks = star.read_star(files / "out" / match_stage.PICKS)
+    scores = read_mrc(files / "out" / match_stage.SCORES).data
+    assert 1 <= len(picks) < 20
+    assert picks[list(star.COORDINATES)].to_numpy()[0].tolist() == CENTRE[::-1].tolist()
+    assert picks[star.SCORE].min() > np.median(scores)
+    recorded = (files / "out" / "match.params.yml").read_text()
+    assert "auto_threshold: mixture" in recorded and "false_alarms: 1.0" in recorded
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -87,10 +87,14 @@ def wedge_weight(shape: tuple[int, ...], tilt_range: tuple[float, float] | None,
 
 def template_radius(template: np.ndarray) -> float:
     """Radius (voxels) of the sphere about the template's centre holding its extent: the
-    voxels above `EXTENT_LEVEL` of its maximum (above its border's median), plus one voxel."""
+    voxels above `EXTENT_LEVEL` of its extreme (from its border's median), plus one voxel.
+    The extreme is the larger of maximum and −minimum, so a negated (dark) map has the
+    extent of the map."""
     border = np.concatenate([template[[0, -1]].ravel(), template[:, [0, -1]].ravel(),
                              template[..., [0, -1]].ravel()])
     signal = template - np.median(border)
+    if -signal.min() > signal.max():
+        signal = -signal
     inside = np.argwhere(signal > EXTENT_LEVEL * signal.max())
     if not len(inside):
         return (min(template.shape) - 1) / 2.0
@@ -129,14 +133,8 @@ def run_search(tomogram: np.ndarray, template: np.ndarray, search: Search,
     `progress` wraps the iteration over rotation batches (e.g. `templearn.progress.track`)."""
     import jax.numpy as jnp
 
-    box = odd_box(template.shape)
-    if any(b > n for b, n in zip(box, tomogram.shape, strict=True)):
-        raise ValueError(f"template box {box} does not fit the tomogram {tomogram.shape}")
-    radius = search.mask_radius or template_radius(template)
-    mask = jnp.asarray(sphere(box, radius))
-    if float(mask.sum()) < 2:
-        raise ValueError(f"mask radius {radius:g} voxels holds fewer than 2 voxels")
-    correlate = _correlator(tomogram, template, mask, search)
+    correlate = _correlator(tomogram, template, search_mask(tomogram, template, search),
+                            search)
     n = len(search.rotations)
     batch = max(1, min(search.batch, n))
     padded = np.concatenate([search.rotations, np.repeat(search.rotations[-1:],
@@ -150,9 +148,44 @@ def run_search(tomogram: np.ndarray, template: np.ndarray, search: Search,
     return np.asarray(best), np.minimum(np.asarray(index), n - 1)  # batch padding
 
 
+def search_mask(tomogram: np.ndarray, template: np.ndarray, search: Search) -> object:
+    """The spherical mask (JAX array on the template's odd box) of a search; ValueError when
+    the box does not fit the tomogram or the mask holds fewer than 2 voxels."""
+    import jax.numpy as jnp
+
+    box = odd_box(template.shape)
+    if any(b > n for b, n in zip(box, tomogram.shape, strict=True)):
+        raise ValueError(f"template box {box} does not fit the tomogram {tomogram.shape}")
+    radius = search.mask_radius or template_radius(template)
+    mask = jnp.asarray(sphere(box, radius))
+    if float(mask.sum()) < 2:
+        raise ValueError(f"mask radius {radius:g} voxels holds fewer than 2 voxels")
+    return mask
+
+
 def _correlator(tomogram: np.ndarray, template: np.ndarray, mask: object, search: Search
                 ) -> Callable[..., tuple[object, object]]:
     """The jitted step (best, index, matrices, first index) → updated (best, index)."""
+    import jax
+    import jax.numpy as jnp
+
+    score, _ = rotation_scorer(tomogram, template, mask, search)
+
+    @jax.jit
+    def step(best: jax.Array, index: jax.Array, matrices: jax.Array, first: jax.Array
+             ) -> tuple[jax.Array, jax.Array]:
+        scores = jax.vmap(score)(matrices)
+        top = scores.argmax(axis=0)
+        value = jnp.take_along_axis(scores, top[None], axis=0)[0]
+        better = value > best
+        return jnp.where(better, value, best), jnp.where(better, first + top, index)
+
+    return step
+
+
+def rotation_scorer(tomogram: np.ndarray, template: np.ndarray, mask: object, search: Search
+            ) -> tuple[Callable[[object], object], object]:
+    """(score map of one rotation matrix on [z, y, x] indices, the voxels that are not flat)."""
     import jax
     import jax.numpy as jnp
     from jax.scipy.ndimage import map_coordinates
@@ -170,7 +203,8 @@ def _correlator(tomogram: np.ndarray, template: np.ndarray, mask: object, search
     mean = jnp.fft.irfftn(f_image * f_mask, shape) / count
     square = jnp.fft.irfftn(jnp.fft.rfftn(image**2) * f_mask, shape) / count
     sigma = jnp.sqrt(jnp.clip(square - mean**2, 0.0, None))
-    scale = jnp.where(sigma > FLAT * jnp.std(image), 1.0 / (count * sigma), 0.0)
+    valid = sigma > FLAT * jnp.std(image)
+    scale = jnp.where(valid, 1.0 / (count * sigma), 0.0)
     source_centre = jnp.asarray((np.array(template.shape) - 1) / 2.0, jnp.float32)
     grid = jnp.stack(jnp.meshgrid(*[jnp.arange(b) - b // 2 for b in box], indexing="ij"))
     grid = grid.reshape(3, -1).astype(jnp.float32)
@@ -185,16 +219,7 @@ def _correlator(tomogram: np.ndarray, template: np.ndarray, mask: object, search
         product = f_image * jnp.conj(jnp.fft.rfftn(_pad(normalised, shape)))
         return jnp.fft.irfftn(product, shape) * scale
 
-    @jax.jit
-    def step(best: jax.Array, index: jax.Array, matrices: jax.Array, first: jax.Array
-             ) -> tuple[jax.Array, jax.Array]:
-        scores = jax.vmap(score)(matrices)
-        top = scores.argmax(axis=0)
-        value = jnp.take_along_axis(scores, top[None], axis=0)[0]
-        better = value > best
-        return jnp.where(better, value, best), jnp.where(better, first + top, index)
-
-    return step
+    return score, valid
 
 
 def _pad(box: object, shape: tuple[int, ...]) -> object:
@@ -204,13 +229,6 @@ def _pad(box: object, shape: tuple[int, ...]) -> object:
     data = jnp.asarray(box)
     full = jnp.zeros(shape, data.dtype).at[tuple(slice(0, b) for b in data.shape)].set(data)
     return jnp.roll(full, [-(b // 2) for b in data.shape], axis=(0, 1, 2))
-
-
-def noise_threshold(scores: np.ndarray, sigmas: float) -> float:
-    """median + `sigmas`·σ of a Gaussian fitted to the noise: centred on the median, σ from
-    the lower half (median − 15.87th percentile), which the particles' peaks do not reach."""
-    low, middle = np.percentile(scores, [100.0 * 0.5 * math.erfc(1 / math.sqrt(2)), 50.0])
-    return float(middle + sigmas * (middle - low))
 
 
 def extract_picks(scores: np.ndarray, index: np.ndarray, rotations: np.ndarray, radius: float,

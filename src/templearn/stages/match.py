@@ -37,9 +37,18 @@ class Params(StageParams):
     n_picks: int | None = option(None, "Keep the best N peaks (with --threshold: at most N "
                                        "above it).", minimum=1)
     threshold: float | None = option(None, "Smallest peak score kept; default without "
-                                           "--n-picks: automatic (--noise-sigmas).")
-    noise_sigmas: float = option(5.0, "Automatic threshold: median + this many σ of a "
-                                      "Gaussian fitted to the lower half of the scores.",
+                                           "--n-picks: automatic (--auto-threshold).")
+    auto_threshold: str = option(
+        "mixture", "Automatic threshold: 'mixture' (the boundary between the background's "
+                   "and the particles' peaks, Gaussian mixture of the peak scores; "
+                   "'false-alarm' when there is one population), 'false-alarm' "
+                   "(--false-alarms expected noise peaks, from a phase-randomised control "
+                   "search) or 'noise' (--noise-sigmas above the score map's median).",
+        choices=("mixture", "false-alarm", "noise"))
+    false_alarms: float = option(1.0, "Rule 'false-alarm': expected noise peaks above the "
+                                      "threshold in the whole search.", positive=True)
+    noise_sigmas: float = option(5.0, "Rule 'noise': median + this many σ of a Gaussian "
+                                      "fitted to the lower half of the scores.",
                                  positive=True)
     mask_radius: float | None = option(None, "Spherical mask radius (voxels); default: the "
                                              "template's extent + 1.", positive=True)
@@ -117,12 +126,12 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     from templearn.match import (
         Search,
         extract_picks,
-        noise_threshold,
         odd_box,
         run_search,
         sample_rotations,
         template_radius,
     )
+    from templearn.match_threshold import automatic_threshold
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.progress import log, track
     from templearn.stages.mrcgrid import mrc_grid
@@ -151,17 +160,22 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     write_mrc(out / SCORES, Volume(scores, volume.voxel_size, volume.origin))
     write_mrc(out / ANGLES, Volume(index.astype(np.float32), volume.voxel_size, volume.origin))
     write_angles_table(out / ANGLES_TABLE, rotations)
-    threshold = params.threshold
+    radius, name = params.radius or mask_radius, params.name or inputs.template.stem
+    threshold, rule = params.threshold, "given"
     if threshold is None and params.n_picks is None:
-        threshold = noise_threshold(scores, params.noise_sigmas)
-    picks = extract_picks(scores, index, rotations, params.radius or mask_radius,
-                          threshold=threshold, n_picks=params.n_picks,
-                          name=params.name or inputs.template.stem,
-                          tomo_name=inputs.tomogram.stem)
+        peaks = extract_picks(scores, index, rotations, radius, threshold=None, n_picks=None,
+                              name=name, tomo_name=inputs.tomogram.stem)
+        threshold, rule = automatic_threshold(
+            params.auto_threshold, scores, peaks[star.SCORE].to_numpy(float), volume.data,
+            template, search, false_alarms=params.false_alarms,
+            noise_sigmas=params.noise_sigmas)
+        log(f"match: automatic threshold {threshold:.3f} (rule {rule})")
+    picks = extract_picks(scores, index, rotations, radius, threshold=threshold,
+                          n_picks=params.n_picks, name=name, tomo_name=inputs.tomogram.stem)
     star.write_star(out / PICKS, {
         star.GENERAL_BLOCK: star.general_table(volume.data.shape, volume.voxel_size),
         star.PARTICLES_BLOCK: picks})
-    above = "" if threshold is None else f" above {threshold:.3f}"
+    above = "" if threshold is None else f" above {threshold:.3f} ({rule})"
     return (f"{len(picks)} picks{above} in {PICKS}; best score {scores.max():.3f} over "
             f"{len(rotations)} rotations")
 
