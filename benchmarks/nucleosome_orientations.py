@@ -7,9 +7,10 @@ params/with-match.yaml` run, the picker's picks (`picking/<name>/picks`) and the
 matches (`picking/<name>/match`) are matched one-to-one to the true particles as `templearn
 evaluate` does (same distance). Each true particle's view angle is the angle between its
 disc axis and the beam (0°: top view, the disc seen face on; 90°: side view), where the disc
-axis is the smallest principal axis of its model's atoms turned by its RELION angles. The
-table gives, per 15° bin, the true particles and the recall of each method; a uniform
-distribution of orientations puts 1 − cos θ of the particles below θ.
+axis is the smallest principal axis of its model's atoms (`nucleosome_views.disc_axis`)
+turned by its RELION angles. The table gives, per 15° bin, the true particles and the
+recall of each method; a uniform distribution of orientations puts 1 − cos θ of the
+particles below θ.
 
     python benchmarks/nucleosome_orientations.py RUN_DIR [--at-pr] [--structures DIR] [--png FILE]
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from nucleosome_views import disc_axis  # benchmarks/ is on the path of its scripts
 
 from templearn import star
 from templearn.evaluate import match_picks
@@ -30,13 +32,6 @@ from templearn.structure import read_structure, structure_stem
 
 STRUCTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "structures" / "nucleosome"
 BINS = np.arange(0, 91, 15)
-
-
-def disc_axis(coords: np.ndarray) -> np.ndarray:
-    """Unit vector along the smallest principal axis of centred coordinates (x y z)."""
-    centred = coords - coords.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    return vectors[:, 0]
 
 
 def view_angles(angles: np.ndarray, axes: np.ndarray) -> np.ndarray:
@@ -48,8 +43,10 @@ def view_angles(angles: np.ndarray, axes: np.ndarray) -> np.ndarray:
 
 def model_axes(structures: Path) -> dict[str, np.ndarray]:
     """Disc axis of every model file in `structures`, by its stem."""
-    return {structure_stem(p): disc_axis(read_structure(p).coords)
-            for p in sorted(structures.iterdir()) if structure_stem(p) != p.name}
+    models = {structure_stem(p): read_structure(p) for p in sorted(structures.iterdir())
+              if structure_stem(p) != p.name}
+    return {stem: disc_axis(model.coords, model.atomic_numbers.astype(float))
+            for stem, model in models.items()}
 
 
 #: Method → (picks folder, evaluation folder) under picking/<tomogram>/.
