@@ -95,7 +95,7 @@ def read_info(directory: str | os.PathLike[str]) -> ModelInfo:
         config = record["config"]
         config["widths"] = tuple(config["widths"])
         how = record.get("normalisation")  # models before whitening: a text, z-score
-        normalisation = (Normalisation(**{"highpass": 0.0, **how}) if isinstance(how, dict)
+        normalisation = (Normalisation(**how) if isinstance(how, dict)  # absent keys: defaults
                          else Normalisation("zscore"))
         normalisation.validate()
         return ModelInfo(UNetConfig(**config), list(record["class_names"]),

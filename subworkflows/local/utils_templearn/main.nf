@@ -63,13 +63,13 @@ def taskArgs(Map records, Map p, String stage, Map meta) {
     return stageArgs(records, stage, stageValues(p, stage, meta))
 }
 
-// A channel item [meta, ...] whose meta carries the task's options (conf/modules.config
-// passes meta.args as task.ext.args).
 // A structure file's name without its suffixes (templearn.structure.structure_stem).
 def modelStem(Object path) {
     return path.name.replaceFirst(/(?i)\.(pdb|ent|cif|mmcif)(\.gz)?$/, '')
 }
 
+// A channel item [meta, ...] whose meta carries the task's options (conf/modules.config
+// passes meta.args as task.ext.args).
 def withArgs(Map records, Map p, String stage, List item) {
     return [item[0] + [args: taskArgs(records, p, stage, item[0])]] + item.drop(1)
 }
