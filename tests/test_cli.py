@@ -65,6 +65,14 @@ def test_missing_file(tmp_path):
                    "no such file")
 
 
+def test_a_number_option_given_text_is_a_one_line_error(tmp_path, nucleosome):
+    one_line_error(templearn("density", str(nucleosome), "--voxel-size", "eight", "-o",
+                             str(tmp_path / "maps")), "--voxel-size", "expects a number")
+    one_line_error(templearn("density", str(nucleosome), "--box", "3.5", "-o",
+                             str(tmp_path / "maps")), "--box", "expects an integer")
+    assert not (tmp_path / "maps").exists()
+
+
 def test_malformed_pdb_leaves_no_output(tmp_path):
     bad = tmp_path / "bad.pdb"
     bad.write_text("this is not a PDB file\n")

@@ -19,8 +19,13 @@ from templearn.stages.base import Record, Stage, base_type, field_types, flag_na
 
 
 def cli_type(f: dataclasses.Field, hint: Any) -> Any:
-    """The type Typer parses a field as: scalars as themselves, lists as text items."""
-    kind, _ = base_type(hint)
+    """The type Typer parses a field as: lists as text items; numbers as text too, so that
+    `from_cli` converts them like YAML values and a non-number is a one-line InputError
+    naming the option (Click's own error is a multi-line box); other scalars as
+    themselves."""
+    kind, optional = base_type(hint)
+    if kind in (int, float) and not f.metadata.get("argument"):
+        return str | None if optional else str
     origin = typing.get_origin(kind)
     if f.metadata.get("repeat") or (f.metadata.get("argument") and origin is tuple):
         item = typing.get_args(kind)[0] if origin is tuple else str
@@ -66,7 +71,8 @@ def _parameter(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
         kind, _ = base_type(hint)
         if kind is bool and not f.metadata.get("flag"):
             names = [f"{names[0]}/--no-{names[0][2:]}"] + names[1:]
-        info = typer.Option(default, *names, help=_help(f))
+        number = {int: "INTEGER", float: "FLOAT"}.get(kind)
+        info = typer.Option(default, *names, help=_help(f), metavar=number)
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info,
                              annotation=cli_type(f, hint))
 
