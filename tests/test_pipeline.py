@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from templearn.errors import InputError
-from templearn.pipeline.experiment import apply_set, load_experiment, merge
+from templearn.pipeline.experiment import apply_set, load_experiment, merge, read_yaml
 from templearn.pipeline.graph import command_line
+from templearn.pipeline.run import bundled_params
 from templearn.stages import density, randomize
 from templearn.stages.base import fingerprint
 
@@ -227,3 +228,27 @@ pick: {{radius: ["3"]}}
     experiment, _ = load_experiment([base, rigid])
     tasks = {t.name: t for t in build_tasks(experiment, run)}
     assert len(tasks["structures/pair/maps-rigid"].make_inputs().structures) == 2
+
+
+def flattened(data: dict, prefix: str = "") -> dict:
+    """`section.key` → value for every leaf of a params mapping."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flattened(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+#: What the demo may change in the ribosome recipe: how much, not how.
+DEMO_SIZES = {"name", "seed", "samples.train", "samples.validation", "samples.test",
+              "acquisitions.train.n", "targets.ribosome.deform.n", "train.epochs",
+              "train.steps"}
+
+
+def test_demo_is_the_ribosome_recipe_at_a_smaller_size():
+    demo = flattened(read_yaml(bundled_params("demo")))
+    recipe = flattened(read_yaml(bundled_params("ribosome")))
+    differing = {key for key in demo.keys() | recipe.keys() if demo.get(key) != recipe.get(key)}
+    assert differing <= DEMO_SIZES, differing - DEMO_SIZES
