@@ -7,6 +7,7 @@ binned to 16 Å). 70S ribosomes (PDB 4V5D as deposited):
   vpp       phase plate −0.5 µm, otherwise as defocus
   thick     −3.5 µm, 100 e⁻/Å², ±60°/6°, 48 voxels (768 Å) thick, crowded
   sparse    −2.5 µm, 60 e⁻/Å², ±60°/6°, 32 thick, few molecules (protein fraction 0.05, 1:2)
+  sparse-100  the sample of sparse at 100 e⁻/Å² (separates the dose from the crowding)
   fine      phase plate −0.8 µm, 120 e⁻/Å², ±45°/3° (31 tilts), 32 thick, crowded
 Apoferritin (PDB 4V1W, from ../shared/data/structures/large), crowded at 1:2:
   apo-defocus  −3 µm, 100 e⁻/Å², ±60°/6°, 32 thick
@@ -92,6 +93,10 @@ CASES = {
     "sparse": Case(Acquisition(name="sparse", defocus_um=-2.5, dose_total=60.0, tilt_min=-60,
                                tilt_max=60, tilt_step=6.0), 9004,
                    {**CROWDED, "ratio": (1, 2), "max_protein_fraction": 0.05}),
+    "sparse-100": Case(Acquisition(name="sparse-100", defocus_um=-2.5, dose_total=100.0,
+                                   tilt_min=-60, tilt_max=60, tilt_step=6.0), 9004,
+                       {**CROWDED, "ratio": (1, 2), "max_protein_fraction": 0.05},
+                       "acquisitions-3.tsv"),
     "fine": Case(Acquisition(name="fine", defocus_um=-0.8, phase_plate=True, dose_total=120.0,
                              tilt_min=-45, tilt_max=45, tilt_step=3.0), 9005, CROWDED),
     "apo-defocus": Case(Acquisition(name="apo-defocus", defocus_um=-3.0, dose_total=100.0,

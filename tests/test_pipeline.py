@@ -172,6 +172,14 @@ pick: {{radius: ["first=5", "3"]}}
     assert evaluation.params.sweep == "score" and tasks["picking/test0/evaluation"].params.sweep \
         == "size"
     assert evaluation.make_inputs().picks == run / "picking/test0/match/picks.star"
+    # a pick counts within the smallest target radius, not evaluate's 10 voxels ...
+    assert evaluation.params.distance == 3.0
+    assert tasks["picking/test0/evaluation"].params.distance == 3.0
+    # ... unless the params file says otherwise
+    explicit = write(tmp_path / "d.yaml", "evaluate: {distance: 7}\n")
+    experiment, _ = load_experiment([base, explicit])
+    assert {t.name: t for t in build_tasks(experiment, run)}[
+        "picking/own/evaluation"].params.distance == 7.0
 
     flexible = write(tmp_path / "c.yaml", "match: {radius: 2}\ntraining_samples: "
                                           "{flexible: true}\n")

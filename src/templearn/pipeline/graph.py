@@ -243,7 +243,7 @@ class GraphBuilder:
                          self.inputs("pick", labels=self.path(segment) / "labels.mrc",
                                      scores=(str(self.path(segment)),), mask=mask), segment)
         if targets is not None:
-            self.add(f"{base}/evaluation", "evaluate", self.x.stage_params("evaluate"),
+            self.add(f"{base}/evaluation", "evaluate", self.evaluate_params(),
                      self.inputs("evaluate", picks=self.path(picks) / "picks.star",
                                  targets=targets, mask=mask), picks, *deps)
 
@@ -274,9 +274,19 @@ class GraphBuilder:
                                      meta=tilt_meta), template.task, *deps)
         if targets is not None:
             self.add(f"{base}/match-evaluation", "evaluate",
-                     self.x.stage_params("evaluate", sweep="score"),
+                     self.evaluate_params(sweep="score"),
                      self.inputs("evaluate", picks=self.path(match) / "picks.star",
                                  targets=targets, mask=mask), match, *deps)
+
+    def evaluate_params(self, **fixed: Any) -> Any:
+        """`evaluate`'s options. Unless the params file sets `evaluate.distance`, a pick
+        matches a particle within the targets' `pick` radius (the smallest, with several),
+        not evaluate's fixed 10 voxels: that is ≈ ¾ of a particle's radius in the shipped
+        recipes, and 10 voxels would count random picks among crowded small particles."""
+        radii = [r for r in map(self._pick_radius, self.x.target_settings()) if r]
+        if "distance" not in self.x.evaluate and radii:
+            fixed = {"distance": min(radii), **fixed}
+        return self.x.stage_params("evaluate", **fixed)
 
     def _pick_radius(self, target: str) -> float | None:
         """The `pick` section's radius of `target` (voxels)."""

@@ -87,6 +87,9 @@ def stageValues(Map p, String stage, Map meta) {
         def target = p.targets.keySet().first()
         return [radius: pickRadius(p, target)] + p.match + [name: target]
     }
+    if (stage == 'evaluate') {
+        return evaluationDistance(p) + (p.evaluate ?: [:]) + (meta.template_matching ? [sweep: 'score'] : [:])
+    }
     def packing = meta.kind == 'test' ? [:] : ((p.training_samples ?: [:]).tetris ?: [:])
     def crowding = meta.crowding != null ? [max_protein_fraction: meta.crowding] : [:]
     def fixed = [
@@ -95,9 +98,15 @@ def stageValues(Map p, String stage, Map meta) {
         simulate: [seed: meta.seed, row: meta.row],
         labels: [name: meta.id],
         pick: [name: meta.id],
-        evaluate: meta.template_matching ? [sweep: 'score'] : [:],
     ]
     return (p[stage] ?: [:]) + (fixed[stage] ?: [:])
+}
+
+// evaluate's match distance unless the params file sets one: the smallest `pick` radius of
+// the targets, as GraphBuilder.evaluate_params takes it.
+def evaluationDistance(Map p) {
+    def radii = p.targets.keySet().collect { target -> pickRadius(p, target) }.findAll { radius -> radius != null }
+    return radii ? [distance: radii.collect { radius -> radius as double }.min()] : [:]
 }
 
 // Template matching's radius: the `pick` section's radius of `target` (NAME=VOX, else VOX),
