@@ -120,6 +120,24 @@ def test_contrast_scale_draws_are_log_uniform_and_off_by_default():
     assert drawn[0].defocus_um == plain[0].defocus_um
 
 
+def test_ice_texture_scale_is_drawn_log_uniformly_and_written_only_when_used(tmp_path):
+    """Tables without the randomisation keep their columns (and so the fingerprints of
+    the simulations made from them); with it the column is written and read back."""
+    from templearn.acquisition import Ranges, random_acquisitions
+
+    plain = random_acquisitions(5, 1)
+    write_acquisitions(tmp_path / "plain.tsv", plain)
+    assert "ice_texture_scale" not in (tmp_path / "plain.tsv").read_text()
+    drawn = random_acquisitions(300, 1, Ranges(ice_texture_scale=(1.0, 10.0)))
+    scales = np.array([a.ice_texture_scale for a in drawn])
+    assert scales.min() >= 1.0 and scales.max() <= 10.0
+    assert abs(np.median(scales) - np.sqrt(10.0)) < 0.5
+    assert drawn[0].defocus_um == plain[0].defocus_um
+    write_acquisitions(tmp_path / "drawn.tsv", drawn)
+    assert read_acquisitions(tmp_path / "drawn.tsv") == drawn
+    assert read_acquisitions(tmp_path / "plain.tsv") == plain
+
+
 def test_amplitude_contrast_is_drawn_only_when_a_range_is_given():
     from templearn.acquisition import Ranges, random_acquisitions
 

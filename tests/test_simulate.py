@@ -107,6 +107,26 @@ def test_flat_field_counts_are_poisson_at_the_dose_per_image():
     assert series.meta["dose_per_image"] == pytest.approx(10.0)
 
 
+def test_the_acquisitions_ice_texture_scale_multiplies_the_ice_noise():
+    """An acquisition's ice_texture_scale scales simulate's ice texture: no texture (0)
+    leaves Poisson counts, a larger scale adds more variance to the empty-ice images."""
+    voxel = 16.0
+    sample = Grid((8, 32, 32), voxel)
+    maps = {"m": Volume(np.zeros((6, 6, 6), np.float32), voxel)}
+    params = FastParams(specimen=SpecimenParams(ice_texture=0.2, ice_texture_length=32.0),
+                        seed=2)
+    excess = []
+    for scale in (0.0, 1.0, 4.0):
+        acq = Acquisition(tilt_min=-60, tilt_max=60, tilt_step=20, dose_total=700.0, dqe=1.0,
+                          ice_texture_scale=scale)
+        series = simulate_fast(molecules_table([[256, 256, 64]]), sample, maps, acq, params)
+        images = series.images
+        excess.append(float((images.var(axis=(1, 2)) / images.mean(axis=(1, 2))).mean()))
+        assert series.meta["specimen"]["ice_texture"] == pytest.approx(0.2 * scale)
+    assert excess[0] == pytest.approx(1.0, rel=0.1)  # shot noise only
+    assert excess[0] < excess[1] < excess[2]
+
+
 def test_molecules_are_placed_rotated_with_their_net_potential():
     voxel = 10.0
     data = np.zeros((9, 9, 9), np.float32)

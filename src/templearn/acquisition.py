@@ -55,6 +55,10 @@ class Acquisition:
     #: Fast backend only: the molecules' potential against the ice is multiplied by this, for
     #: particles weaker against the noise than their maps imply (domain randomisation).
     contrast_scale: float = 1.0
+    #: Fast backend only: the ice random field's s.d. (`simulate --ice-texture`) is
+    #: multiplied by this, for noise that the ice adds beyond the shot noise (Parakeet's
+    #: random-field ice makes particles ≈ 3× weaker against it: docs/transfer.md).
+    ice_texture_scale: float = 1.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -67,6 +71,7 @@ class Acquisition:
             "illumination_mrad": self.illumination_mrad >= 0, "dqe": 0 < self.dqe <= 1,
             "detector_pixel": self.detector_pixel > 0, "astigmatism_um": self.astigmatism_um >= 0,
             "contrast_scale": self.contrast_scale > 0,
+            "ice_texture_scale": self.ice_texture_scale >= 0,
             "phase_plate_cut_on": self.phase_plate_cut_on >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
@@ -104,6 +109,9 @@ class Acquisition:
 
 
 FIELDS = tuple(f.name for f in fields(Acquisition))
+#: Columns added after tables were in use: written only when a row differs from the
+#: default, so that tables (and the simulations fingerprinted on them) stay as they were.
+LATE_FIELDS = ("ice_texture_scale",)
 
 #: The paper's grid: defocus × dose × tilt range × step × ice density, with the defoci of
 #: phase-plate (VPP) or conventional (DEF) data, to match the data to be picked.
@@ -147,6 +155,7 @@ class Ranges:
     astigmatism_um: tuple[float, float] = (0.0, 0.1)
     tilt_jitter_deg: tuple[float, float] = (0.0, 0.3)
     contrast_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform; (1, 1): off
+    ice_texture_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform; (1, 1): off
     amplitude_contrast: tuple[float, float] | None = None  # None: the base acquisition's
 
     def __post_init__(self) -> None:
@@ -154,8 +163,10 @@ class Ranges:
             value = getattr(self, f.name)
             if isinstance(value, tuple) and value[0] > value[1]:
                 raise InputError(f"range {f.name}: low {value[0]} > high {value[1]}")
-        if self.contrast_scale[0] <= 0:
-            raise InputError(f"contrast scale must be positive, got {self.contrast_scale[0]}")
+        for name in ("contrast_scale", "ice_texture_scale"):
+            if getattr(self, name)[0] <= 0:
+                raise InputError(f"{name.replace('_', ' ')} must be positive, got "
+                                 f"{getattr(self, name)[0]}")
         if not 0 <= self.vpp_fraction <= 1:
             raise InputError(f"vpp fraction must be in [0, 1], got {self.vpp_fraction}")
 
@@ -179,6 +190,7 @@ def random_acquisitions(n: int, seed: int, ranges: Ranges = Ranges(),
             astigmatism_angle_deg=round(rng.uniform(0.0, 180.0), 1),
             tilt_jitter_deg=round(rng.uniform(*ranges.tilt_jitter_deg), 3),
             contrast_scale=_log_uniform(rng, ranges.contrast_scale),
+            ice_texture_scale=_log_uniform(rng, ranges.ice_texture_scale),
             amplitude_contrast=(base.amplitude_contrast if ranges.amplitude_contrast is None
                                 else round(rng.uniform(*ranges.amplitude_contrast), 4))))
     return rows
@@ -195,11 +207,15 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float
 
 def write_acquisitions(path: str | os.PathLike[str], rows: list[Acquisition]) -> Path:
     """Write a table of acquisitions (tab-separated, header = field names) atomically."""
+    default = Acquisition()
+    unused = {name for name in LATE_FIELDS
+              if all(getattr(row, name) == getattr(default, name) for row in rows)}
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, delimiter="\t", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[f for f in FIELDS if f not in unused],
+                            delimiter="\t", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        record = asdict(row)
+        record = {k: v for k, v in asdict(row).items() if k not in unused}
         record["phase_plate"] = int(row.phase_plate)
         writer.writerow(record)
     atomic_write_text(path, buffer.getvalue())

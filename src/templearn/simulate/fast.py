@@ -16,7 +16,7 @@ detector MTF, antialiased binning to the output pixel, dose and Poisson noise
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 
 import jax
@@ -177,8 +177,10 @@ def simulate_fast(table: pd.DataFrame, sample: Grid, maps: dict[str, Volume],
                          f"({pixel} Å)")
     thickness = params.thickness or sample.shape_zyx[0] * sample.voxel_size
     rng = np.random.default_rng(params.seed)
+    specimen = replace(params.specimen,
+                       ice_texture=params.specimen.ice_texture * acq.ice_texture_scale)
     volume, grid, beads = specimen_potential(table, sample, maps, acq.ice_density,
-                                             params.specimen, rng, acq.contrast_scale)
+                                             specimen, rng, acq.contrast_scale)
     if params.ideal:
         nominal = np.arange(-90.0, 90.0, acq.tilt_step)
         angles = nominal
@@ -196,7 +198,7 @@ def simulate_fast(table: pd.DataFrame, sample: Grid, maps: dict[str, Volume],
         "angles_nominal": nominal, "angles_true": angles,
         "sample": {"shape_xyz": list(sample.shape_zyx[::-1]), "voxel_size": sample.voxel_size,
                    "centre_angst": sample.centre_angst, "thickness_angst": thickness},
-        "specimen": asdict(params.specimen), "fiducials_angst": beads,
+        "specimen": asdict(specimen), "fiducials_angst": beads,
     }
     if params.ideal:
         images = fourier_resize(projections, out_shape)

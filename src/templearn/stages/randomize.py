@@ -40,6 +40,10 @@ class Params(StageParams):
                     "backend: the molecules' potential against the ice is multiplied by it, "
                     "for particles weaker against the noise than their maps imply; 1,1: off).",
         positive=True)
+    ice_texture_scale: tuple[float, float] = option(
+        (1.0, 1.0), "Range of the ice texture's scale, drawn log-uniformly (fast backend: "
+                    "simulate's --ice-texture s.d. is multiplied by it, for particles weaker "
+                    "against the ice's noise; 1,1: off).", positive=True)
     amplitude_contrast: tuple[float, float] | None = option(
         None, "Range of the amplitude contrast (default: 0.07 in every row; MULTEM's "
               "multislice has almost none).", minimum=0)
@@ -52,7 +56,7 @@ class Params(StageParams):
         if self.vpp_fraction > 1:
             raise InputError(f"--vpp-fraction must be at most 1, got {self.vpp_fraction}")
         for name in ("defocus_vpp", "defocus", "dose", "tilt_max", "tilt_step", "ice_density",
-                     "astigmatism", "tilt_jitter", "contrast_scale"):
+                     "astigmatism", "tilt_jitter", "contrast_scale", "ice_texture_scale"):
             if getattr(self, name) is None:
                 continue
             low, high = getattr(self, name)
@@ -86,7 +90,7 @@ def write(params: Params, inputs: NoInputs, out: Path) -> str:
             defocus_um=params.defocus, dose_total=params.dose, tilt_max=params.tilt_max,
             tilt_step=params.tilt_step, ice_density=params.ice_density,
             astigmatism_um=params.astigmatism, tilt_jitter_deg=params.tilt_jitter,
-            contrast_scale=params.contrast_scale,
+            contrast_scale=params.contrast_scale, ice_texture_scale=params.ice_texture_scale,
             amplitude_contrast=params.amplitude_contrast)
         rows = random_acquisitions(params.n, params.seed, ranges, base)
     write_acquisitions(out / TABLE, rows)
