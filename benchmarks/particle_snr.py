@@ -1,7 +1,7 @@
 """Particles against their noise, as the picker sees them (docs/transfer.md, finding 6).
 
 For each tomogram: whiten and high-pass it as `train --normalise whiten` does, then compare
-the mean over a small ball at every true particle centre with the s.d. of that same ball
+the mean over a small cube at every true particle centre with the s.d. of that same
 average over empty ice (voxels farther than `--gap` from any molecule of the sample). The
 ratio is the particles' signal-to-noise ratio at their own scale: comparable across
 simulators, crowding and normalisation, unlike a contrast in units of the tomogram's s.d.
@@ -27,7 +27,7 @@ from templearn.mrc import read_mrc
 from templearn.unet.normalise import whiten
 
 
-def ball_average(volume: np.ndarray, radius: int) -> np.ndarray:
+def cube_average(volume: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a cube of side 2·radius + 1 around every voxel (periodic edges): a ball's
     stand-in that keeps the comparison between particles and ice exact."""
     return uniform_filter(volume, size=2 * radius + 1, mode="wrap")
@@ -37,7 +37,7 @@ def particle_snr(tomogram: np.ndarray, occupied: np.ndarray, centres_zyx: np.nda
                  radius: int, gap: float, lowpass: float, highpass: float
                  ) -> tuple[float, float, float]:
     """(mean particle value, s.d. of the same average in empty ice, their |ratio|)."""
-    averaged = ball_average(whiten(tomogram, lowpass, highpass), radius)
+    averaged = cube_average(whiten(tomogram, lowpass, highpass), radius)
     empty = distance_transform_edt(~occupied) > gap
     if not empty.any():
         raise SystemExit("no empty ice farther than --gap from every molecule")
