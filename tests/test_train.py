@@ -188,3 +188,16 @@ def test_training_reports_progress_and_the_time_left(monkeypatch):
     assert "epoch 1/2 step 5/5" in lines[2] and "about 62 s left" in lines[2]
     assert unet_train.duration(3 * 86400) == "3.0 days"
     assert unet_train.duration(5400) == "1.5 h"
+
+
+def test_cosine_schedule_decays_from_the_rate_to_zero_over_the_run():
+    from templearn.unet.params import TrainParams
+    from templearn.unet.train import learning_rate_schedule
+
+    cosine = learning_rate_schedule(TrainParams(epochs=4, steps=25, learning_rate=3e-3,
+                                                lr_schedule="cosine"))
+    rates = [float(cosine(k)) for k in (0, 50, 100)]
+    np.testing.assert_allclose(rates, [3e-3, 1.5e-3, 0.0], atol=1e-9)
+    assert float(cosine(25)) > float(cosine(26))
+    constant = learning_rate_schedule(TrainParams(epochs=4, steps=25, learning_rate=3e-3))
+    assert float(constant(0)) == float(constant(99)) == pytest.approx(3e-3)

@@ -15,6 +15,7 @@ from templearn.stages.base import Record, Stage, StageParams, option
 from templearn.unet.params import (
     CONV_CHOICES,
     LOSSES,
+    LR_SCHEDULES,
     NORMALISATIONS,
     PRESET_NAMES,
     Normalisation,
@@ -118,6 +119,10 @@ class Params(StageParams):
                                     minimum=0)
     learning_rate: float = option(_T.learning_rate, "Adam learning rate.", flag="--lr",
                                   positive=True)
+    lr_schedule: str = option(_T.lr_schedule, "Learning-rate schedule: constant, or cosine "
+                                              "(from --lr down to 0 over all epochs × steps; "
+                                              "--init starts it afresh).",
+                              choices=LR_SCHEDULES)
     seed: int = option(_T.seed, "Random seed (weights and batches).", minimum=0)
 
     def check(self) -> None:

@@ -23,6 +23,8 @@ LOSSES = ("tversky", "dice", "cross-entropy", "tversky-ce", "nnpu", "pu-kl")
 PRESET_NAMES = ("deepfinder", "cpu-small")
 #: How tomograms are prepared for the network (`templearn.unet.normalise`).
 NORMALISATIONS = ("zscore", "whiten")
+#: Learning-rate schedules (`templearn.unet.train.learning_rate_schedule`).
+LR_SCHEDULES = ("constant", "cosine")
 
 S = TypeVar("S")
 
@@ -79,6 +81,8 @@ class TrainParams:
     epochs: int = 100
     steps: int = 100  # per epoch
     learning_rate: float = 1e-4
+    #: "constant", or "cosine": from learning_rate down to 0 over epochs × steps.
+    lr_schedule: str = "constant"
     loss: str = "tversky"
     alpha: float = 0.5
     beta: float = 0.5
