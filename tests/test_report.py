@@ -316,11 +316,11 @@ def test_renders_in_chromium(run_report, tmp_path):
 
 
 def test_every_map_has_its_box_beyond_the_projections_shown(tmp_path, monkeypatch):
-    import templearn.report.html as html
+    import templearn.report.templates as templates
 
     make_run(tmp_path / "run")
-    monkeypatch.setattr(html, "MAX_MAP_PROJECTIONS", 0)  # no map is drawn
-    part = html.Page(RunIndex(tmp_path / "run"), tmp_path / "run").maps_part()
+    monkeypatch.setattr(templates, "MAX_MAP_PROJECTIONS", 0)  # no map is drawn
+    part = templates._maps(RunIndex(tmp_path / "run"))
     assert "12×12×12 @ " in part and "<img" not in part
 
 

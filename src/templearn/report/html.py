@@ -23,12 +23,11 @@ from templearn.errors import InputError
 from templearn.files import atomic_write_text
 from templearn.report.compare import tomogram_of
 from templearn.report.markup import Raw, esc, img, table
-from templearn.report.run import RunIndex, StageDir, short_labels
+from templearn.report.picking import central_slice
+from templearn.report.run import RunIndex, StageDir
 
 #: At most this many tomograms are drawn with their ground-truth labels.
 MAX_LABEL_FIGURES = 6
-#: At most this many template maps are drawn.
-MAX_MAP_PROJECTIONS = 12
 #: Errors that turn a section's figure into a note rather than failing the report.
 READ_ERRORS = (InputError, OSError, ValueError, KeyError, TypeError, IndexError,
                AttributeError, yaml.YAMLError)
@@ -62,23 +61,6 @@ def build_report(run_dir: str | os.PathLike[str],
     page = Page(index, out.resolve().parent)
     atomic_write_text(out, page.render())
     return out
-
-
-def central_slice(path: Path) -> tuple[np.ndarray, int, int]:
-    """The central XY slice of a map, its z index and the number of z slices."""
-    from templearn.mrc import read_mrc
-
-    data = read_mrc(path).data
-    z = data.shape[0] // 2
-    return np.asarray(data[z], dtype=np.float32), z, data.shape[0]
-
-
-def read_classes(path: Path | None) -> dict[int, str]:
-    """classes.json ({"0": "background", "1": "ribosome"}) as {id: name} for ids ≥ 1."""
-    if path is None or not path.exists():
-        return {}
-    raw = json.loads(path.read_text())
-    return {int(k): str(v) for k, v in raw.items() if int(k) > 0}
 
 
 class Page:
@@ -209,83 +191,9 @@ class Page:
     # -- templates and conformers -----------------------------------------------------------
 
     def section_templates(self) -> str:
-        parts = [self.guard("maps", self.maps_part), self.guard("nma", self.nma_part),
-                 self.guard("conformers", self.conformers_part)]
-        return "".join(parts)
+        from templearn.report.templates import templates_section
 
-    def maps_part(self) -> str:
-        from templearn import star
-        from templearn.mrc import read_mrc
-        from templearn.report.plots import projections_png
-        from templearn.stages.mrcgrid import mrc_grid
-
-        rows, images = [], {}
-        for d in self.index.of_stage("density"):
-            index = d.file(star.MAPS_INDEX)
-            if index is None:
-                continue
-            maps = star.read_star(index, star.MAPS_BLOCK)
-            for _, entry in maps.iterrows():
-                name = str(entry.get(star.MOLECULE_NAME, entry.get(star.MAP_FILE, "")))
-                mass = entry.get(star.MASS_DA)
-                map_path = d.path / str(entry.get(star.MAP_FILE, ""))
-                shape = ""
-                if map_path.is_file():  # the header gives every map's box
-                    grid, voxel = mrc_grid(map_path)
-                    shape = "×".join(str(n) for n in grid[::-1]) + f" @ {voxel:g} Å"
-                    if len(images) < MAX_MAP_PROJECTIONS:
-                        images[name] = read_mrc(map_path).data.sum(axis=0)
-                rows.append([d.name, name, None if mass is None else float(mass) / 1000,
-                             shape, Path(str(entry.get(star.STRUCTURE_FILE, ""))).name])
-        if not rows:
-            return ""
-        out = ["<h3>Density maps</h3>",
-               table(["directory", "molecule", "mass (kDa)", "box (x×y×z)", "structure"],
-                     rows, {2})]
-        if images:
-            out.append(img(projections_png(images), "template maps",
-                           "Projections of the maps along z."))
-        return "".join(out)
-
-    def nma_part(self) -> str:
-        rows = [[d.name, "; ".join(f"{k}: {_names(v)}" for k, v in self.index.inputs(d).items()),
-                 d.result] for d in self.index.of_stage("nma")]
-        return ("<h3>Normal modes</h3>" + table(["directory", "inputs", "result"], rows)
-                if rows else "")
-
-    def conformers_part(self) -> str:
-        import pandas as pd
-
-        from templearn.report.plots import histogram_png
-
-        tables = []
-        for d in self.index.of_stage("deform"):
-            for path in sorted(d.path.glob("*rmsd.csv")):
-                frame = pd.read_csv(path)
-                if "rmsd_angstrom" in frame:
-                    stem = path.stem.removesuffix("rmsd").rstrip("_")
-                    tables.append((f"{d.name}/{stem}" if stem else d.name, frame))
-        if not tables:
-            return ""
-        labels = short_labels([name for name, _ in tables])
-        rows, values, details = [], {}, []
-        for label, (_, frame) in zip(labels, tables, strict=True):
-            rmsd = frame["rmsd_angstrom"].to_numpy(float)
-            values[label] = rmsd
-            rows.append([label, len(rmsd), float(rmsd.mean()), float(rmsd.std()),
-                         float(rmsd.min()), float(rmsd.max())])
-            modes = [c for c in frame.columns if c.startswith("amplitude_mode")][:6]
-            per = [[r["file"] if "file" in frame else i, float(r["rmsd_angstrom"]),
-                    *(float(r[c]) for c in modes)] for i, r in frame.iterrows()]
-            details.append(f"<details><summary>{esc(label)}: {len(per)} conformers</summary>"
-                           + table(["file", "RMSD (Å)", *modes], per,
-                                   set(range(1, 2 + len(modes)))) + "</details>\n")
-        return ("<h3>Conformers</h3>"
-                + table(["template", "conformers", "mean RMSD (Å)", "sd (Å)", "min (Å)",
-                         "max (Å)"], rows, {1, 2, 3, 4, 5})
-                + img(histogram_png(values, "RMSD to the template (Å)"), "conformer RMSD",
-                      "RMSD of the conformers to their template.")
-                + "".join(details))
+        return templates_section(self.index, self.guard)
 
     # -- one sample and one tilt series -----------------------------------------------------
 
@@ -434,92 +342,15 @@ class Page:
 
     # -- segmentation, picks and evaluation -------------------------------------------------
 
-    def picks_of(self, segment: StageDir) -> StageDir | None:
-        found = self.index.downstream(segment, "pick")
-        return next((p for p in found if p.file("picks.star")), None)
-
-    def targets_of(self, segment: StageDir, picks: StageDir | None,
-                   tomogram: Path | None) -> Path | None:
-        """The targets.star behind the picks' evaluation, else that of a label map made
-        for the same tomogram."""
-        if picks is not None:
-            for evaluation in self.index.downstream(picks, "evaluate"):
-                path = self.index.input_path(evaluation, "targets", "targets.star")
-                if path is not None and path.is_file():
-                    return path
-        for labels in self.index.of_stage("labels"):
-            if tomogram is not None and self.tomogram_of(labels, "like") == tomogram:
-                return labels.file("targets.star")
-        return None
-
     def section_picking(self) -> str:
-        return "".join(self.guard(f"segmentation {d.name}", lambda d=d: self.picking_figure(d))
-                       for d in self.index.of_stage("segment"))
+        from templearn.report.picking import picking_section
 
-    def picking_figure(self, d: StageDir) -> str:
-        from templearn import star
-        from templearn.mrc import read_mrc
-        from templearn.report.plots import picks_png
-        from templearn.sample import CLASS_NAME
-
-        tomogram = self.tomogram_of(d, "tomogram")
-        if tomogram is None:
-            raise InputError("its tomogram (inputs.tomogram) is not in the run", d.path)
-        image, z, nz = central_slice(tomogram)
-        names = read_classes(d.file("classes.json"))
-        ids = {n: k for k, n in names.items()}
-        score = None
-        for path in sorted(d.path.glob("scores_*.mrc")):
-            data = read_mrc(path).data
-            if data.shape[1:] == image.shape:
-                score = data[z] if score is None else np.maximum(score, data[z])
-        slab = max(3, nz // 20)
-
-        def near(path: Path | None) -> list[tuple[float, float, int]] | None:
-            if path is None:
-                return None
-            frame = star.read_star(path, required=star.COORDINATES)
-            keep = []
-            for _, row in frame.iterrows():
-                name = str(row[CLASS_NAME]) if CLASS_NAME in frame else None
-                k = int(row[star.CLASS_ID]) if star.CLASS_ID in frame else 1
-                if name is not None:
-                    if name not in ids:
-                        ids[name] = max([*ids.values(), 0]) + 1
-                        names[ids[name]] = name
-                    k = ids[name]
-                if abs(float(row[star.COORDINATES[2]]) - z) <= slab:
-                    keep.append((float(row[star.COORDINATES[0]]),
-                                 float(row[star.COORDINATES[1]]), k))
-            counts.append(f"{len(frame)} {path.name.removesuffix('.star')}")
-            return keep
-
-        counts: list[str] = []
-        pick_dir = self.picks_of(d)
-        picks = near(pick_dir.file("picks.star") if pick_dir else None) or []
-        targets = self.targets_of(d, pick_dir, tomogram)
-        truth = near(targets)
-        caption = (f"Central XY slice (z = {z} of {nz}) of {self.index.relative(tomogram)}, "
-                   f"segmented in {d.name}; circles: picks"
-                   + ("" if pick_dir is None else f" ({pick_dir.name})")
-                   + (", crosses: true particles" if truth is not None else "")
-                   + f", within ±{slab} slices. " + "; ".join(counts))
-        return (f"<h3>{esc(self.index.relative(tomogram))}</h3>"
-                + img(picks_png(image, score, picks, truth, names,
-                                self.index.relative(tomogram)),
-                      f"segmentation {d.name}", caption))
+        return picking_section(self.index, self.guard)
 
     def section_evaluation(self) -> str:
         from templearn.report.evaluation import evaluation_section
 
         return evaluation_section(self.index, self.notes, self.guard)
-
-
-def _names(value: Any) -> str:
-    """A recorded input as file names (a list joined by commas)."""
-    if isinstance(value, list | tuple):
-        return ", ".join(_names(v) for v in value)
-    return Path(str(value)).name if value is not None else ""
 
 
 def _number(text: str) -> Any:
