@@ -12,6 +12,12 @@
     measured before the grid mean shift (`BEFORE`, KD-tree mean shift, same machine, load
     ≈ 3 per core). Reference anchors (DeepFinder paper/code): MeanShift 192×192×64 with
     300 particles ≈ 6 s; 15 min clustering at 928×928×464.
+
+    python benchmarks/picking_benchmark.py --scaling [--scaling-sizes 300,1200,4800]
+
+prints instead how MeanShift's and connected components' times grow with the particle
+count, the map growing in x and y at the density of (a) (300 balls in 192×192×64), each
+timed after a warm-up run on the same map, with the fitted exponents (`scaling.py`).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 
 import numpy as np
+from scaling import add_scaling_arguments, report_scaling, warm_timed, write_scaling_json
 
 from templearn.evaluate import match_picks
 from templearn.pick import ball_offsets, pick_particles
@@ -84,6 +92,24 @@ def row(case: str, method: str, seconds: float, cpu: float, before: str, n_picks
           f"{before:>24} {n_picks:7d} {rec:>22}", flush=True)
 
 
+def scaling(counts: list[int], rng: np.random.Generator) -> list[dict]:
+    """MeanShift and components seconds against particle count, at the density of (a)."""
+    times: dict[str, list[tuple[float, float]]] = {"meanshift": [], "components": []}
+    picks: dict[str, list[int]] = {method: [] for method in times}
+    shapes = []
+    for n in counts:
+        edge = round(SMALL[1] * np.sqrt(n / N_SMALL))
+        labels, _ = plant((SMALL[0], edge, edge), n, rng)
+        shapes.append(f"{edge}×{edge}×{SMALL[0]}")
+        for method, points in times.items():
+            seconds, found = warm_timed(partial(pick_particles, labels, None, method, BANDWIDTH))
+            points.append((n, seconds))
+            picks[method].append(len(found))
+    return [report_scaling(f"picking time ({method})", "particles", points,
+                           extra={"map": shapes, "picks": picks[method]})
+            for method, points in times.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-large", action="store_true")
@@ -92,8 +118,12 @@ def main() -> None:
     parser.add_argument("--sklearn", action="store_true",
                         help="also time sklearn's MeanShift on the small map (minutes)")
     parser.add_argument("--seed", type=int, default=0)
+    add_scaling_arguments(parser, "300,1200,4800", "the picking")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.scaling:
+        write_scaling_json(args.scaling_json, scaling(args.scaling_sizes, rng))
+        return
     methods = (("meanshift", {}), ("meanshift bin2", {"bin2": True}), ("components", {}))
 
     print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")

@@ -8,6 +8,12 @@ density — Gaussian σ, threshold — / sample voxels; for templearn also the u
 placed masks, which leaves out the gaps that blurring the summed density fills) and
 protein volume fraction (Σ mass × 1.21 Å³/Da / sample volume), and the speed-up; then
 templearn with volume-matched masks.
+
+    python benchmarks/tetris_benchmark.py --scaling [--scaling-sizes 64,96,128]
+
+prints instead how templearn tetris's time grows with the sample volume (x = y = size,
+z = size / 2; each size timed after a warm-up packing of the same shape), with the
+molecules placed and the fitted exponent (`scaling.py`).
 """
 
 from __future__ import annotations
@@ -15,17 +21,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
+from scaling import add_scaling_arguments, report_scaling, warm_timed, write_scaling_json
 from tetris_reference import reference_pack
 
 from templearn.density import density_map
 from templearn.structure import read_structure
-from templearn.tetris.molecules import molecule_set
+from templearn.tetris.molecules import MoleculeSet, molecule_set
 from templearn.tetris.packer import pack
 from templearn.tetris.params import TetrisParams
 
@@ -59,15 +67,33 @@ def binarised_sample(density: np.ndarray) -> float:
     return float((ndimage.gaussian_filter(density, SIGMA) >= THRESHOLD).mean())
 
 
+def scaling(molecules: MoleculeSet, sizes: list[int], seed: int) -> list[dict]:
+    """templearn tetris seconds against sample volume (x = y = size, z = size / 2)."""
+    points, shapes, placed = [], [], []
+    for size in sizes:
+        shape = (size // 2, size, size)
+        seconds, result = warm_timed(partial(pack, molecules,
+                                             TetrisParams(shape_zyx=shape, seed=seed)))
+        points.append((int(np.prod(shape)), seconds))
+        shapes.append("×".join(map(str, shape[::-1])))
+        placed.append(len(result.molecule_index))
+    return [report_scaling("templearn tetris time", "volume", points, "voxels",
+                           {"sample": shapes, "molecules placed": placed})]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="128,192")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    add_scaling_arguments(parser, "64,96,128", "the packing")
     args = parser.parse_args()
     maps, is_template, masses = load_maps()
     molecules = molecule_set(maps, [str(i) for i in range(len(maps))],
                              [int(t) for t in is_template], list(masses), VOXEL)
+    if args.scaling:
+        write_scaling_json(args.scaling_json, scaling(molecules, args.scaling_sizes, args.seed))
+        return
     for size in (int(s) for s in args.sizes.split(",")):
         shape = (64, size, size)
         print(f"sample {size}×{size}×64 voxels at {VOXEL:g} Å, nucleosomes:distractors 1:2")

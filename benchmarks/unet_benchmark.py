@@ -7,6 +7,12 @@ process CPU time (all threads) are both printed, since the machine may have few 
 
     .venv/bin/python benchmarks/unet_benchmark.py                      # everything
     .venv/bin/python benchmarks/unet_benchmark.py --impls im2col --batches 8 --steps 2
+    .venv/bin/python benchmarks/unet_benchmark.py --scaling [--scaling-sizes 64,128,192,256]
+
+``--scaling`` prints instead how `templearn segment`'s tiled inference time grows with the
+tomogram volume (x = y = size, z = 64; random `cpu-small` weights, the recipes' 64³ tiles
+with an 8-voxel crop, 2 per call; each size timed after a warm-up segmentation of the same
+shape), with the tiles run and the fitted exponent (`scaling.py`).
 
 Anchors (DeepFinder, TensorFlow + oneDNN, same kind of 2-core machine): train step batch 8
 ≈ 5.3 s, batch 25 ≈ 15.5 s; segmentation ≈ 21-53k tomogram voxels/s.
@@ -18,17 +24,22 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from scaling import add_scaling_arguments, report_scaling, warm_timed, write_scaling_json
 
 from templearn.unet.model import CONV_IMPLS, PRESETS, UNet, UNetConfig, parameter_count
+from templearn.unet.params import TileParams
 
 ANCHOR_STEP_S = {8: 5.3, 25: 15.5}
 ANCHOR_SEGMENT = "21-53k vox/s"
+#: The tiling of the shipped recipes (params/*.yaml: segment).
+RECIPE_TILES = TileParams(tile=64, crop=8, batch=2)
 
 
 def _cpu_flags() -> str:
@@ -103,6 +114,28 @@ def bench_segment(config: UNetConfig, tile: int, repeats: int) -> tuple[float, f
     return _timed(lambda: predict(params, x), repeats)
 
 
+def scaling(sizes: list[int]) -> list[dict]:
+    """Seconds of tiled segmentation (cpu-small, random weights) against tomogram volume."""
+    from templearn.unet.segment import predictor, segment, tile_starts
+    from templearn.unet.store import new_model
+
+    config = PRESETS["cpu-small"]
+    predict = predictor(new_model(config, seed=0), RECIPE_TILES.batch)
+    rng = np.random.default_rng(0)
+    points, shapes, tiles = [], [], []
+    for size in sizes:
+        shape = (64, size, size)
+        tomogram = rng.normal(size=shape).astype(np.float32)
+        seconds, _ = warm_timed(partial(segment, tomogram, predict, config.classes,
+                                        RECIPE_TILES))
+        points.append((int(np.prod(shape)), seconds))
+        shapes.append("×".join(map(str, shape[::-1])))
+        tiles.append(int(np.prod([len(tile_starts(max(n, RECIPE_TILES.tile), RECIPE_TILES))
+                                  for n in shape])))
+    return [report_scaling("segment time (cpu-small)", "volume", points, "voxels",
+                           {"tomogram": shapes, "tiles": tiles})]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impls", nargs="+", default=list(CONV_IMPLS), choices=CONV_IMPLS)
@@ -117,7 +150,11 @@ def main() -> None:
         help="skip 'xla' train steps at batches >= this (≈5x slower on CPU); 0 = never skip",
     )
     parser.add_argument("--no-segment", action="store_true")
+    add_scaling_arguments(parser, "64,128,192,256", "the segmentation")
     args = parser.parse_args()
+    if args.scaling:
+        write_scaling_json(args.scaling_json, scaling(args.scaling_sizes))
+        return
 
     print(f"jax {jax.__version__}, devices {jax.devices()}, os.cpu_count() {os.cpu_count()}")
     print(f"CPU flags: {_cpu_flags()}")
