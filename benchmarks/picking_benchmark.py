@@ -62,6 +62,9 @@ def plant(shape: tuple[int, int, int], n: int, rng: np.random.Generator
     room = np.maximum((spacing.min() - 1) / 2 - radius, 0)
     centres_zyx = np.rint((sites + 0.5) * spacing - 0.5
                           + rng.uniform(-1, 1, (n, 3)) * room[:, None]).astype(np.int64)
+    # Whole balls inside the map: a flat index past an edge would wrap or overflow.
+    margin = int(np.ceil(RADII[1]))
+    centres_zyx = np.clip(centres_zyx, margin, np.array(shape) - 1 - margin)
     labels = np.zeros(shape, np.uint8)
     flat = labels.reshape(-1)
     strides = np.array([shape[1] * shape[2], shape[2], 1])
