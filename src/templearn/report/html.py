@@ -262,10 +262,6 @@ class Page:
 
     # -- tomograms with their labels --------------------------------------------------------
 
-    def tomogram_of(self, d: StageDir, key: str) -> Path | None:
-        """See `templearn.report.compare.tomogram_of`."""
-        return tomogram_of(self.index, d, key)
-
     def section_labels(self) -> str:
         from templearn.mrc import read_mrc
         from templearn.report.plots import labels_overlay_png
@@ -274,7 +270,7 @@ class Page:
         out = []
         for d in dirs[:MAX_LABEL_FIGURES]:
             def figure(d: StageDir = d) -> str:
-                tomogram = self.tomogram_of(d, "like")
+                tomogram = tomogram_of(self.index, d, "like")
                 if tomogram is None:
                     raise InputError("its tomogram (inputs.like) is not in the run", d.path)
                 image, z, nz = central_slice(tomogram)
