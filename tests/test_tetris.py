@@ -10,7 +10,7 @@ from templearn.sample import Grid
 from templearn.tetris.molecules import mask_thresholds, molecule_set
 from templearn.tetris.packer import molecules_table, pack
 from templearn.tetris.params import TetrisParams
-from templearn.tetris.search import box_sums
+from templearn.tetris.search import box_sums, grow_by_cube
 
 VOXEL = 16.0
 
@@ -150,11 +150,12 @@ def test_same_seed_same_sample_other_seed_differs(molecules):
     assert not np.array_equal(a.instances, c.instances)
 
 
-def test_full_search_packs_like_local_search(molecules):
+def test_local_search_packs_as_densely_as_full_search(molecules):
+    # The local search is the fast approximation: it may place molecules elsewhere (and
+    # sometimes fit more) but must not stop early.
     local = pack(molecules, TetrisParams(shape_zyx=(24, 32, 32), seed=1))
     full = pack(molecules, TetrisParams(shape_zyx=(24, 32, 32), seed=1, search="full"))
-    n_local, n_full = len(local.molecule_index), len(full.molecule_index)
-    assert abs(n_local - n_full) <= 0.25 * n_full
+    assert len(local.molecule_index) >= 0.85 * len(full.molecule_index)
 
 
 def test_sample_smaller_than_a_molecule_is_an_input_error(molecules):
@@ -167,6 +168,15 @@ def test_box_sums_match_direct_sums(rng):
     sums = box_sums(values, 1)
     assert sums.shape == (7, 8, 9)
     assert sums[2, 3, 4] == values[2:5, 3:6, 4:7].sum()
+
+
+@pytest.mark.parametrize("times", [1, 2, 3])
+def test_growing_by_a_cube_repeatedly_marks_cubes_that_touch_a_blocked_voxel(rng, times):
+    blocked = rng.random((14, 15, 16)) < 0.02
+    grown = blocked
+    for _ in range(times):
+        grown = grow_by_cube(grown)
+    np.testing.assert_array_equal(grown, box_sums(blocked, times) > 0)
 
 
 def test_packing_stops_at_the_requested_protein_fraction(molecules):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from templearn.tetris.search import (
     ArgmaxGrid,
     best_offset,
     box_sums,
+    grow_by_cube,
     kernel_spectra,
     prepare_molecules,
 )
@@ -55,6 +57,8 @@ class _Packer:
     SEARCH_RANGE = 4
     #: The full search first runs on a grid coarser by this factor.
     COARSE = 2
+    #: Rotations are drawn for this many molecules at a time (one SciPy call, not one each).
+    ROTATION_BATCH = 256
 
     def __init__(self, molecules: MoleculeSet, params: TetrisParams, box: int,
                  thresholds: np.ndarray, rng: np.random.Generator) -> None:
@@ -80,19 +84,32 @@ class _Packer:
                       for h in range(1, PROXY_MAX_HALF + 1)}
         self.proxy_jitter = rng.random(params.shape_zyx, dtype=np.float32) * 0.5
         self.device_maps = jnp.asarray(molecules.maps)
+        self.device_centres = jnp.asarray(molecules.centres, jnp.float32)
+        self.device_thresholds = jnp.asarray(thresholds, jnp.float32)
+        self.rotation_queue: list[tuple[np.ndarray, np.ndarray]] = []
         self.placed: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.n_full_searches = 0
 
     def prepare(self, k: int) -> tuple:
         """Rotated density, mask, core, outer (R, box³ each), core cube half, window
         spectra of core and outer, RELION angles."""
-        rotations = Rotation.random(self.params.rotations, random_state=self.rng)
-        matrices = geometry.xyz_to_zyx(rotations.as_matrix()).astype(np.float32)
+        matrices, angles = self.next_rotations()
         prepared = prepare_molecules(
-            self.device_maps[k], jnp.asarray(self.molecules.centres[k], jnp.float32),
-            jnp.asarray(matrices), jnp.float32(self.thresholds[k]), box=self.box,
-            sigma=self.params.sigma, band=self.params.band, window=self.window)
-        return (*prepared, geometry.rotation_to_relion(rotations))
+            self.device_maps, self.device_centres, self.device_thresholds, np.int32(k),
+            matrices, box=self.box, sigma=self.params.sigma, band=self.params.band,
+            window=self.window)
+        return (*prepared, angles)
+
+    def next_rotations(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next molecule's random rotations: zyx matrices (R, 3, 3) and RELION angles."""
+        if not self.rotation_queue:
+            n = self.params.rotations
+            rotations = Rotation.random(self.ROTATION_BATCH * n, random_state=self.rng)
+            matrices = geometry.xyz_to_zyx(rotations.as_matrix()).astype(np.float32)
+            angles = geometry.rotation_to_relion(rotations)
+            self.rotation_queue = list(zip(matrices.reshape(-1, n, 3, 3),
+                                           angles.reshape(-1, n, 3), strict=True))[::-1]
+        return self.rotation_queue.pop()
 
     def search_region(self, corner: np.ndarray, size: tuple[int, ...], spectra: tuple,
                       factor: int = 1) -> tuple[int, np.ndarray] | None:
@@ -103,9 +120,8 @@ class _Packer:
         pooled_box = -(-self.box // factor)
         valid = tuple(s // factor - pooled_box + 1 for s in size)
         jitter = self.rng.random(valid, dtype=np.float32) * 0.5
-        flat, score = best_offset(*spectra, jnp.asarray(region), jnp.asarray(jitter),
-                                  box=self.box, factor=factor)
-        flat, score = np.asarray(flat), np.asarray(score)
+        flat, score = jax.device_get(best_offset(*spectra, region, jitter, box=self.box,
+                                                 factor=factor))
         r = int(np.argmax(score))
         if score[r] <= 0:
             return None
@@ -179,9 +195,10 @@ class _Packer:
         inst[(inst == 0) & mask[src]] = instance_id
         self.density[dst] += density[src]
         self.placed.append((k, lo + (b - 1) // 2, angles))
-        occupied_box = np.argwhere(mask)
-        self.update_proxy(np.maximum(lo + occupied_box.min(axis=0), 0),
-                          np.minimum(lo + occupied_box.max(axis=0) + 1, self.params.shape_zyx))
+        first, last = zip(*(np.flatnonzero(mask.any(axis=axes))[[0, -1]]
+                            for axes in ((1, 2), (0, 2), (0, 1))), strict=True)
+        self.update_proxy(np.maximum(lo + np.array(first), 0),
+                          np.minimum(lo + np.array(last) + 1, self.params.shape_zyx))
 
     def update_proxy(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Recompute the candidate proxies where a placement in [lo, hi) changed them."""
@@ -195,11 +212,13 @@ class _Packer:
         touching = contact > 0
         ranked = contact.astype(np.float32) + self.proxy_jitter[lo[0]:hi[0], lo[1]:hi[1],
                                                                 lo[2]:hi[2]]
-        blocked = region != FREE
+        near_blocked = region != FREE
         for f, proxy in self.proxy.items():
-            inner = blocked[h - f: blocked.shape[0] - h + f, h - f: blocked.shape[1] - h + f,
-                            h - f: blocked.shape[2] - h + f]
-            free = box_sums(inner, f) == 0
+            # Cubes of half-edge f are free where the blocked voxels grown f times are not.
+            near_blocked = grow_by_cube(near_blocked)
+            c = h - f
+            free = ~near_blocked[c: near_blocked.shape[0] - c, c: near_blocked.shape[1] - c,
+                                 c: near_blocked.shape[2] - c]
             proxy.write(lo, hi, np.where(free & touching, ranked, -1.0))
 
 
@@ -245,7 +264,7 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
     if np.any(np.asarray(core[0]) & (region != FREE)):
         raise InputError(f"{molecules.names[k]} does not fit a {params.shape_zyx[::-1]} "
                          "(x y z) sample; make the sample larger")
-    packer.place(k, corner, np.asarray(density[0]), np.asarray(mask[0]), angles[0])
+    packer.place(k, corner, np.asarray(density)[0], np.asarray(mask)[0], angles[0])
     protein_fraction += molecules.masses_da[k] * volume_per_da
 
     failures = 0
@@ -269,7 +288,7 @@ def pack(molecules: MoleculeSet, params: TetrisParams,
         else:
             failures = 0
             r, corner = found
-            packer.place(k, corner, np.asarray(density[r]), np.asarray(mask[r]), angles[r])
+            packer.place(k, corner, np.asarray(density)[r], np.asarray(mask)[r], angles[r])
             protein_fraction += molecules.masses_da[k] * volume_per_da
             if on_placed is not None:
                 on_placed(len(packer.placed))
