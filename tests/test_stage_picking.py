@@ -135,6 +135,9 @@ def test_train_bad_inputs(tmp_path, labelled, capsys):
         (["-s", labelled[0], "--loss", "l2"], "--loss"),
         (["-s", labelled[0], "--epochs", "0"], "--epochs"),
         (["-s", labelled[0], "--init", str(tmp_path)], "model.json"),
+        (["-s", labelled[0], "--pick-method", "meanshift"], "--pick-radius"),
+        (["-s", labelled[0], "--pick-method", "meanshift", "--pick-radius", "wrong=3"],
+         "--pick-radius", "not a class"),
     ]
     for args, *needles in cases:
         one_line_error(*main("train", "--patch", "16", *args, "-o", str(out), capsys=capsys),

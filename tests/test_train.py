@@ -111,6 +111,36 @@ def test_tiled_segmentation_equals_whole_volume_prediction(rng):
     assert starts[0] == 0 and starts[-1] == 45 - 16 and np.all(np.diff(starts) <= 10)
 
 
+def test_validation_picking_uses_the_method_it_is_given():
+    """Touching pairs of balls: connected components see one cluster per pair (a pick
+    between the two, 3 voxels from each), MeanShift at the balls' radius one per ball."""
+    from templearn.unet.params import ValidationPicking
+    from templearn.unet.train import pick_level_metrics, picking_defaults
+
+    shape = (24, 40, 40)
+    zz, yy, xx = np.indices(shape)
+    volume = np.full(shape, -5.0, np.float32)
+    centres = np.array([[10, 12, 12], [16, 12, 12], [10, 28, 12], [16, 28, 12]], float)
+    for x, y, z in centres:
+        volume[(xx - x) ** 2 + (yy - y) ** 2 + (zz - z) ** 2 <= 9.5] = 5.0
+    item = LabelledTomogram("pairs", volume, (volume > 0).astype(np.uint8), centres,
+                            np.ones(4, int), 16.0)
+
+    def predict(tiles):  # a pointwise "network"
+        p = 1 / (1 + np.exp(-tiles))
+        return np.concatenate([1 - p, p], axis=-1)
+
+    def recall(how):
+        metrics = pick_level_metrics(predict, [item], ["background", "ball"],
+                                     TileParams(tile=24, crop=0), how)
+        return metrics, metrics["classes"]["ball"]["recall"]
+
+    metrics, by_components = recall(ValidationPicking(distance=2.0))
+    assert by_components == 0.0 and "components" in picking_defaults(metrics)["source"]
+    metrics, by_meanshift = recall(ValidationPicking("meanshift", {"ball": 3.0}, 2.0))
+    assert by_meanshift == 1.0 and "meanshift" in picking_defaults(metrics)["source"]
+
+
 TINY = dict(classes=2, widths=(8, 8, 8), bottleneck_convs=1)
 
 

@@ -61,7 +61,8 @@ class Params(StageParams):
             raise InputError("--name must not be empty")
 
 
-def parse_radii(specs: tuple[str, ...]) -> tuple[float | None, dict[str, float]]:
+def parse_radii(specs: tuple[str, ...], flag: str = "--radius"
+                ) -> tuple[float | None, dict[str, float]]:
     """--radius values → (radius for every class or None, radius per class name)."""
     from templearn.errors import InputError
 
@@ -71,30 +72,31 @@ def parse_radii(specs: tuple[str, ...]) -> tuple[float | None, dict[str, float]]
         try:
             number = float(value)
         except ValueError:
-            raise InputError(f"--radius expects VOX or NAME=VOX, got {spec!r}") from None
+            raise InputError(f"{flag} expects VOX or NAME=VOX, got {spec!r}") from None
         if not number > 0 or number == float("inf"):
-            raise InputError(f"--radius must be a positive number, got {spec!r}")
+            raise InputError(f"{flag} must be a positive number, got {spec!r}")
         if not sep:
             default = number
         elif not key:
-            raise InputError(f"--radius expects VOX or NAME=VOX, got {spec!r}")
+            raise InputError(f"{flag} expects VOX or NAME=VOX, got {spec!r}")
         else:
             per_class[key] = number
     return default, per_class
 
 
-def radii_of(specs: tuple[str, ...], names: dict[int, str]) -> dict[int, float]:
-    """Radius per class id, every class covered; InputError naming --radius otherwise."""
+def radii_of(specs: tuple[str, ...], names: dict[int, str],
+             flag: str = "--radius") -> dict[int, float]:
+    """Radius per class id, every class covered; InputError naming `flag` otherwise."""
     from templearn.errors import InputError
 
-    default, per_class = parse_radii(specs)
+    default, per_class = parse_radii(specs, flag)
     ids = {n: k for k, n in names.items()}
     unknown = [key for key in per_class if key not in ids]
     if unknown:
-        raise InputError(f"--radius names {unknown[0]!r}, not a class ({', '.join(ids)})")
+        raise InputError(f"{flag} names {unknown[0]!r}, not a class ({', '.join(ids)})")
     missing = [n for n in ids if n not in per_class and default is None]
     if missing:
-        raise InputError(f"--radius missing for {', '.join(missing)}")
+        raise InputError(f"{flag} missing for {', '.join(missing)}")
     return {k: per_class.get(n, default) for k, n in names.items()}  # type: ignore[misc]
 
 

@@ -18,9 +18,11 @@ from templearn.unet.params import (
     LR_SCHEDULES,
     NORMALISATIONS,
     PRESET_NAMES,
+    VALIDATION_PICK_METHODS,
     Normalisation,
     SamplingParams,
     TrainParams,
+    ValidationPicking,
     from_fields,
 )
 
@@ -30,7 +32,7 @@ MODEL, LOG, CURVES, CHECKPOINTS, VALIDATION_PICKS = (
 #: How a --sample / --validation item is written.
 PAIR = "TOMOGRAM.mrc,LABELS_DIR"
 
-_T, _S, _N = TrainParams, SamplingParams, Normalisation
+_T, _S, _N, _V = TrainParams, SamplingParams, Normalisation, ValidationPicking
 _DEFAULT_WORK = (f"{_T.epochs} epochs × {_T.steps} steps of {_S.batch} patches of "
                  f"{_S.patch}³")
 
@@ -124,9 +126,26 @@ class Params(StageParams):
                                               "--init starts it afresh).",
                               choices=LR_SCHEDULES)
     seed: int = option(_T.seed, "Random seed (weights and batches).", minimum=0)
+    pick_method: str = option(
+        _V.method, "How the validation tomograms are picked after training to choose the "
+                   "model's smallest cluster size (segment hands it to pick "
+                   "--validated-min-size): components, or meanshift with --pick-radius. "
+                   "Use the method you will pick with: cluster sizes depend on it.",
+        choices=VALIDATION_PICK_METHODS)
+    pick_radius: tuple[str, ...] = option(
+        (), "With --pick-method meanshift: particle radius in voxels, VOX or NAME=VOX "
+            "(repeatable), as for pick --radius.", repeat=True)
+    pick_distance: float = option(_V.distance, "Validation picks match a particle within "
+                                               "this many voxels (as evaluate --distance).",
+                                  positive=True)
 
     def check(self) -> None:
         from templearn.errors import InputError
+        from templearn.stages.pick import parse_radii
+
+        if self.pick_method == "meanshift" and not self.pick_radius:
+            raise InputError("--pick-method meanshift needs --pick-radius (voxels)")
+        parse_radii(self.pick_radius, "--pick-radius")
 
         if self.val_fraction >= 1:
             raise InputError(f"--val-fraction must be below 1, got {self.val_fraction}")
@@ -218,6 +237,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     from templearn.errors import InputError
     from templearn.files import require_file
+    from templearn.stages.pick import radii_of
 
     # Every check that needs no tomogram first: options, files, headers.
     train_pairs = pairs(inputs.sample, "--sample")
@@ -236,6 +256,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         train_pairs, val_pairs = train_pairs[:-n_val], train_pairs[-n_val:]
     check_grids(train_pairs + val_pairs, params.patch)
     names = class_names_of([d for _, d in train_pairs + val_pairs])
+    radii = {names[k]: r for k, r in radii_of(
+        params.pick_radius, {k: n for k, n in names.items() if k}, "--pick-radius").items()
+    } if params.pick_radius else {}
 
     from templearn.jaxcache import enable_compilation_cache
     from templearn.progress import log
@@ -260,8 +283,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
             config = replace(config, widths=params.widths)
     if params.conv is not None:
         config = replace(config, conv=params.conv)
+    picking = ValidationPicking(params.pick_method, radii, params.pick_distance)
     settings = from_fields(TrainParams, params, sampling=from_fields(SamplingParams, params),
-                           normalisation=how)
+                           normalisation=how, validation_picking=picking)
     plan = (f"{len(train_data)} training and {len(val_data)} validation tomograms, classes "
             f"{', '.join(class_names[1:])}; {params.epochs} epochs × {params.steps} steps of "
             f"{params.batch} × {params.patch}³")

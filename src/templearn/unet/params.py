@@ -25,6 +25,8 @@ PRESET_NAMES = ("deepfinder", "cpu-small")
 NORMALISATIONS = ("zscore", "whiten")
 #: Learning-rate schedules (`templearn.unet.train.learning_rate_schedule`).
 LR_SCHEDULES = ("constant", "cosine")
+#: How the validation tomograms are picked (`templearn.unet.train.pick_level_metrics`).
+VALIDATION_PICK_METHODS = ("components", "meanshift")
 
 S = TypeVar("S")
 
@@ -75,6 +77,18 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class ValidationPicking:
+    """How the validation tomograms are picked and scored after training, to choose the
+    model's smallest cluster size: best as `templearn pick` and `evaluate` will do it on
+    the user's tomograms (method; MeanShift radius in voxels per class name; match
+    distance in voxels), since cluster sizes depend on the method."""
+
+    method: str = "components"
+    radius: dict[str, float] = field(default_factory=dict)
+    distance: float = 10.0
+
+
+@dataclass(frozen=True)
 class TrainParams:
     """Optimisation and validation settings (DeepFinder defaults where it has them)."""
 
@@ -89,6 +103,7 @@ class TrainParams:
     prior: float = 0.01  # PU losses: expected share of particle voxels
     validation_batches: int = 4
     pick_validation: bool = True  # segment + pick + evaluate the validation tomograms at the end
+    validation_picking: ValidationPicking = field(default_factory=ValidationPicking)
     seed: int = 0
     sampling: SamplingParams = field(default_factory=SamplingParams)
     normalisation: Normalisation = field(default_factory=Normalisation)

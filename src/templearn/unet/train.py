@@ -18,6 +18,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -37,7 +38,7 @@ from templearn.sample import CLASS_NAME
 from templearn.unet.data import LabelledTomogram, check_sizes, sample_batch
 from templearn.unet.losses import loss_function
 from templearn.unet.model import UNet, UNetConfig
-from templearn.unet.params import TrainParams
+from templearn.unet.params import TrainParams, ValidationPicking
 from templearn.unet.segment import TileParams, predictor, segment
 from templearn.unet.store import ModelInfo, forget_paths, load_model, new_model, save_model
 
@@ -81,21 +82,23 @@ def _read_log(path: Path, epochs_done: int) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in rows][:epochs_done]
 
 
-def pick_level_metrics(model: UNet, data: list[LabelledTomogram], class_names: list[str],
-                       tiles: TileParams) -> dict:
-    """Segment each validation tomogram, pick by connected components and match the picks
-    to its particles (10 voxels, sweep over cluster size): the paper's pick-level F1."""
+def pick_level_metrics(predict: Callable[[np.ndarray], np.ndarray],
+                       data: list[LabelledTomogram], class_names: list[str],
+                       tiles: TileParams, how: ValidationPicking = ValidationPicking()) -> dict:
+    """Segment each validation tomogram with `predict` (a model's `predictor`), pick it as
+    `how` says (by default connected components) and match the picks to its particles
+    (within `how.distance` voxels, sweep over cluster size): the paper's pick-level F1."""
     from templearn.evaluate import evaluate_picks
     from templearn.pick import pick_particles
 
     names = dict(enumerate(class_names))
+    radii = {k: how.radius[name] for k, name in names.items() if name in how.radius}
     picks, targets = [], []
     for item in data:
-        scores, labels = segment(item.tomogram, predictor(model, tiles.batch), len(class_names),
-                                 tiles)
+        scores, labels = segment(item.tomogram, predict, len(class_names), tiles)
         if labels.max() > 0:
-            picks.append(pick_particles(labels, scores, "components", class_names=names,
-                                        tomo_name=item.name))
+            picks.append(pick_particles(labels, scores, how.method, radii or 10.0,
+                                        class_names=names, tomo_name=item.name))
         targets.append(pd.DataFrame({
             star.TOMO_NAME: item.name,
             **{c: item.centres_xyz[:, a] for a, c in enumerate(star.COORDINATES)},
@@ -103,14 +106,16 @@ def pick_level_metrics(model: UNet, data: list[LabelledTomogram], class_names: l
     all_picks = pd.concat(picks, ignore_index=True) if picks else pd.DataFrame(
         columns=[star.TOMO_NAME, *star.COORDINATES, star.CLASS_ID, CLASS_NAME,
                  star.CLUSTER_SIZE])
-    return evaluate_picks(all_picks, pd.concat(targets, ignore_index=True))
+    metrics = evaluate_picks(all_picks, pd.concat(targets, ignore_index=True), how.distance)
+    return {"method": how.method, **metrics}
 
 
 def picking_defaults(metrics: dict) -> dict:
     """What validation picking teaches about picking with this model: per class, the
     smallest cluster size worth keeping (the size threshold of the best validation F1).
     Stored with the model, so no threshold is ever tuned on the tomograms picked."""
-    return {"source": "validation tomograms, connected components, sweep over cluster size",
+    method = metrics.get("method", "components")
+    return {"source": f"validation tomograms, {method}, sweep over cluster size",
             "min_size": {name: int(entry["best_threshold"])
                          for name, entry in metrics["classes"].items()
                          if entry.get("best_threshold") is not None}}
@@ -273,7 +278,8 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
     save_model(out / MODEL_DIR, model, info)
     if val_data and params.pick_validation:
         tiles = TileParams(tile=max(64, params.sampling.patch), crop=8)
-        metrics = pick_level_metrics(model, val_data, class_names, tiles)
+        metrics = pick_level_metrics(predictor(model, tiles.batch), val_data, class_names,
+                                     tiles, params.validation_picking)
         atomic_write_text(out / PICK_METRICS, json.dumps(metrics, indent=1))
         atomic_write_text(out / MODEL_DIR / PICKING_DEFAULTS, json.dumps(
             picking_defaults(metrics), indent=1))
