@@ -195,10 +195,11 @@ class _Packer:
         inst[(inst == 0) & mask[src]] = instance_id
         self.density[dst] += density[src]
         self.placed.append((k, lo + (b - 1) // 2, angles))
-        first, last = zip(*(np.flatnonzero(mask.any(axis=axes))[[0, -1]]
-                            for axes in ((1, 2), (0, 2), (0, 1))), strict=True)
-        self.update_proxy(np.maximum(lo + np.array(first), 0),
-                          np.minimum(lo + np.array(last) + 1, self.params.shape_zyx))
+        # The mask's bounding box along z, y, x.
+        extent = [np.flatnonzero(mask.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
+        first = np.array([e[0] for e in extent])
+        end = np.array([e[-1] + 1 for e in extent])
+        self.update_proxy(np.maximum(lo + first, 0), np.minimum(lo + end, self.params.shape_zyx))
 
     def update_proxy(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Recompute the candidate proxies where a placement in [lo, hi) changed them."""
@@ -214,7 +215,8 @@ class _Packer:
                                                                 lo[2]:hi[2]]
         near_blocked = region != FREE
         for f, proxy in self.proxy.items():
-            # Cubes of half-edge f are free where the blocked voxels grown f times are not.
+            # Cubes of half-edge f are free where the blocked voxels grown f times are not
+            # (the proxies come in order f = 1, 2, …: one more growth each).
             near_blocked = grow_by_cube(near_blocked)
             c = h - f
             free = ~near_blocked[c: near_blocked.shape[0] - c, c: near_blocked.shape[1] - c,
