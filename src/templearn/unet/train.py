@@ -114,8 +114,7 @@ def picking_defaults(metrics: dict) -> dict:
     """What validation picking teaches about picking with this model: per class, the
     smallest cluster size worth keeping (the size threshold of the best validation F1).
     Stored with the model, so no threshold is ever tuned on the tomograms picked."""
-    method = metrics.get("method", "components")
-    return {"source": f"validation tomograms, {method}, sweep over cluster size",
+    return {"source": f"validation tomograms, {metrics['method']}, sweep over cluster size",
             "min_size": {name: int(entry["best_threshold"])
                          for name, entry in metrics["classes"].items()
                          if entry.get("best_threshold") is not None}}
