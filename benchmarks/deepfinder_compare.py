@@ -5,7 +5,12 @@ convolutions) on the same random patches, each framework in its own subprocess: 
 (forward + backward + Adam, lr 1e-4) on [B, 48, 48, 48, 1] patches with 2 classes, and
 segmentation of one tile³ tile (softmax probabilities, one tile per call as both tools do).
 Warm-up steps (graph tracing / XLA compilation) are excluded; the median of the timed
-steps is reported as wall seconds and process CPU seconds (all threads).
+steps is reported as wall seconds and process CPU seconds (all threads), and as GFLOP per
+CPU-second: the arithmetic of the task (XLA's count for the network with plain
+convolutions, the same for both frameworks) over its CPU time. A last line times XLA:CPU's
+float32 matrix product alone on the shapes `im2col_x` hands it (one 48³ sample, k·Cin
+columns, Cout outputs, per level of the network) and on a large square-ish product: the
+rate any im2col arrangement through XLA's products is bounded by.
 
 DeepFinder is installed from PyPI into its own virtual environment (made once, then reused),
 not into the project's; it trains by ``model.train_on_batch`` with its Tversky loss and
@@ -28,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -143,13 +149,20 @@ def templearn_child(task: str, data: dict, args: argparse.Namespace) -> dict:
     from templearn.unet.model import PRESETS, UNet, UNetConfig
     from templearn.unet.segment import predictor
 
+    if task == "dot":
+        return {"rates": dot_rates(args.steps)}
     config = UNetConfig(**{**PRESETS["deepfinder"].__dict__, "conv": args.conv,
                            "classes": args.classes})
     model = UNet(config, rngs=nnx.Rngs(0))
     info = {"versions": {"jax": jax.__version__, "flax": version("flax")},
             "threads": f"XLA:CPU default thread pool (all cores), conv {args.conv}, "
                        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"}
+    plain = UNet(replace(config, conv="xla"), rngs=nnx.Rngs(0))  # for the FLOP count only
     if task == "segment":
+        graphdef, state = nnx.split(plain)
+        tile = jnp.asarray(data["tile"])
+        forward = jax.jit(lambda s, t: nnx.merge(graphdef, s)(t))
+        info["gflop"] = forward.lower(state, tile).cost_analysis()["flops"] / 1e9
         predict = predictor(model, 1)
         for _ in range(args.warmup):
             predict(data["tile"])
@@ -158,6 +171,8 @@ def templearn_child(task: str, data: dict, args: argparse.Namespace) -> dict:
     step, params, opt_state = ub.make_train_step(model)
     x = jnp.asarray(data["x"][:batch])
     y = jnp.asarray(data["y"][:batch])
+    plain_step, plain_params, plain_opt = ub.make_train_step(plain)
+    info["gflop"] = plain_step.lower(plain_params, plain_opt, x, y).cost_analysis()["flops"] / 1e9
     state = [params, opt_state]
 
     def run() -> jax.Array:
@@ -167,6 +182,36 @@ def templearn_child(task: str, data: dict, args: argparse.Namespace) -> dict:
     for _ in range(args.warmup):
         jax.block_until_ready(run())
     return {**info, "times": ub._timed(run, args.steps)}
+
+
+#: (M, K, N) of XLA products timed by `dot_rates`: `im2col_x`'s per-tap product of one 48³
+#: sample at each level of the DeepFinder network (k·Cin columns, Cout outputs), and a
+#: large product for the rate XLA reaches when operands are big.
+DOT_SHAPES = {"level 1 (48³, 3·32 → 32)": (48**3, 96, 32),
+              "level 2 (24³, 3·48 → 48)": (24**3, 144, 48),
+              "bottleneck (12³, 3·64 → 64)": (12**3, 192, 64),
+              "large (48³, 1024 → 256)": (48**3, 1024, 256)}
+
+
+def dot_rates(repeats: int) -> dict[str, float]:
+    """GFLOP per CPU-second of a jitted float32 [M, K] @ [K, N] for each `DOT_SHAPES`."""
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import unet_benchmark as ub
+
+    product = jax.jit(jnp.matmul)
+    rng = np.random.default_rng(0)
+    rates = {}
+    for name, (m, k, n) in DOT_SHAPES.items():
+        a = jnp.asarray(rng.normal(size=(m, k)), jnp.float32)
+        b = jnp.asarray(rng.normal(size=(k, n)), jnp.float32)
+        jax.block_until_ready(product(a, b))
+        _, cpu = ub._timed(lambda a=a, b=b: jax.block_until_ready(product(a, b)),
+                           max(repeats, 5))
+        rates[name] = 2.0 * m * k * n / cpu / 1e9
+    return rates
 
 
 def run_child(python: Path, framework: str, task: str, argv: list[str]) -> dict:
@@ -191,8 +236,8 @@ def run_child(python: Path, framework: str, task: str, argv: list[str]) -> dict:
 def print_table(rows: list[tuple[str, str, dict, dict]], tile: int) -> None:
     """Markdown table: one row per framework and task, ratios on templearn's rows."""
     print("| task | batch | framework | wall s | CPU s | voxels/s (wall) | voxels/CPU-s | "
-          "process CPU s | peak RSS GB | templearn/DeepFinder wall, CPU |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "GFLOP/CPU-s | process CPU s | peak RSS GB | templearn/DeepFinder wall, CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for task, batch, df, tl in rows:
         for name, r in (("DeepFinder", df), ("templearn", tl)):
             wall, cpu = r["times"]
@@ -207,7 +252,8 @@ def print_table(rows: list[tuple[str, str, dict, dict]], tile: int) -> None:
                          if r is tl else "")
             label = f"segment {tile}³" if task == "segment" else "train step"
             print(f"| {label} | {batch} | {name} | {wall:.2f} | {cpu:.2f} | {rates} | "
-                  f"{r['process_cpu']:.0f} | {r['peak_rss_gb']:.1f} | {ratio} |", flush=True)
+                  f"{tl['gflop'] / cpu:.0f} | {r['process_cpu']:.0f} | {r['peak_rss_gb']:.1f} "
+                  f"| {ratio} |", flush=True)
 
 
 def main() -> None:
@@ -255,6 +301,10 @@ def main() -> None:
           f"{args.size}³ patches")
     print()
     print_table(rows, args.tile)
+    dots = run_child(Path(sys.executable), "templearn", "dot", child_argv)["rates"]
+    print()
+    print("XLA:CPU float32 matrix product alone, GFLOP per CPU-second: "
+          + "; ".join(f"{name} {rate:.0f}" for name, rate in dots.items()))
 
 
 def child_main() -> None:
