@@ -1,6 +1,7 @@
 """The structure stages (nma, deform, pseudoatoms) and labels on the stage layer: fixed output
 names in a directory committed as a unit, reproducible modes, exit status 2 on bad input."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,30 @@ def test_labels_sphere_radius_per_class(tmp_path, sample_files):
     assert (expected > 0).sum() > (smaller > 0).sum()
     record = yaml.safe_load((out / "labels.params.yml").read_text())
     assert record["params"]["radius"] == {"tclass": 24.0}
+
+
+def test_labels_name_the_distractor_class_for_training(tmp_path, sample_files):
+    from templearn.stages.train import class_names_of
+
+    path, table, grid, maps = sample_files
+    out = tmp_path / "labels"
+    run = templearn("labels", str(path), "--distractor-class", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    top = int(table[star.CLASS_ID].max())
+    names = json.loads((out / "classes.json").read_text())
+    assert names[str(top + 1)] == "distractor"
+    labels = read_mrc(out / "labels.mrc").data
+    np.testing.assert_array_equal(
+        labels, paint_labels(table, grid, grid, maps, LabelParams(distractor_class=True)))
+    assert (labels == top + 1).any()
+    found = class_names_of([out])
+    assert found[top + 1] == "distractor" and found[0] == "background"
+    assert set(found.values()) == {"background", "distractor",
+                                   *table[table[star.CLASS_ID] > 0]["tlClassName"]}
+    plain = tmp_path / "plain"
+    assert templearn("labels", str(path), "-o", str(plain)).returncode == 0
+    assert not (plain / "classes.json").exists()
+    assert "distractor" not in class_names_of([plain]).values()
 
 
 def _bad_runs(structure: Path, modes: Path, sample: Path) -> list[tuple[tuple[str, ...], str]]:

@@ -61,12 +61,32 @@ def sphere_radius(mass_da: float) -> float:
     return float((3.0 * mass_da * PROTEIN_VOLUME_PER_DA / (4.0 * np.pi)) ** (1.0 / 3.0))
 
 
+#: The class name of the distractors when they are labelled as a class of their own.
+DISTRACTOR_CLASS = "distractor"
+
+
+def distractor_id(table: pd.DataFrame) -> int:
+    """Label id of the distractor class: one above the table's highest template class."""
+    ids = table[star.CLASS_ID].to_numpy(dtype=np.int64)
+    return int(ids.max()) + 1 if len(ids) else 1
+
+
 def class_ids(table: pd.DataFrame, params: LabelParams) -> np.ndarray:
     """Label id per molecule: template class ids, distractors 0 or one extra class."""
     ids = table[star.CLASS_ID].to_numpy(dtype=np.int64).copy()
     if params.distractor_class:
-        ids[ids == 0] = int(ids.max()) + 1 if len(ids) else 1
+        ids[ids == 0] = distractor_id(table)
     return ids
+
+
+def class_names(table: pd.DataFrame, params: LabelParams) -> dict[int, str]:
+    """Label id → class name of every class a label map of `table` can hold (not 0)."""
+    templates = table[table[star.CLASS_ID] > 0]
+    names = {int(k): str(name) for k, name in zip(templates[star.CLASS_ID],
+                                                  templates[CLASS_NAME], strict=True)}
+    if params.distractor_class:
+        names[distractor_id(table)] = DISTRACTOR_CLASS
+    return dict(sorted(names.items()))
 
 
 def paint_labels(table: pd.DataFrame, sample: Grid, target: Grid, maps: dict[str, Volume],

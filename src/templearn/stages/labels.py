@@ -9,8 +9,8 @@ from typing import Any
 from templearn.errors import InputError
 from templearn.stages.base import Record, Stage, StageParams, option
 
-#: The stage's files in the output directory.
-LABELS, TARGETS = "labels.mrc", "targets.star"
+#: The stage's files in the output directory (CLASSES only with --distractor-class).
+LABELS, TARGETS, CLASSES = "labels.mrc", "targets.star", "classes.json"
 
 
 def parse_xyz(text: str, option: str) -> tuple[int, int, int]:
@@ -68,11 +68,16 @@ class Params(StageParams):
 
 
 def write(params: Params, inputs: Inputs, out: Path) -> str:
-    """labels.mrc (uint8: 0 background, k = class k) and targets.star in tomogram voxels."""
+    """labels.mrc (uint8: 0 background, k = class k) and targets.star in tomogram voxels;
+    with --distractor-class also classes.json, naming the extra class (targets.star holds
+    templates only)."""
+    import json
+
     import numpy as np
 
     from templearn import star
-    from templearn.labels import LabelParams, paint_labels, targets_table
+    from templearn.files import atomic_write_text
+    from templearn.labels import LabelParams, class_names, paint_labels, targets_table
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.sample import Grid, coordinates_as_sample, read_molecules
     from templearn.stages.mrcgrid import mrc_grid
@@ -120,6 +125,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     star.write_star(out / TARGETS, {
         star.GENERAL_BLOCK: star.general_table(target.shape_zyx, target.voxel_size),
         star.PARTICLES_BLOCK: targets})
+    if params.distractor_class:
+        names = class_names(table, label_params)
+        atomic_write_text(out / CLASSES, json.dumps({str(k): v for k, v in names.items()}))
     nz, ny, nx = target.shape_zyx
     return (f"{len(targets)} targets, {int((labels > 0).sum())} labelled voxels on a "
             f"{nx}×{ny}×{nz} grid at {target.voxel_size:g} Å")

@@ -212,21 +212,33 @@ def check_grids(items: list[tuple[Path, Path]], patch: int) -> None:
 
 
 def class_names_of(label_dirs: list[Path]) -> dict[int, str]:
-    """Class id → name from the targets.star files (tlClassName), 0 is background."""
+    """Class id → name from the targets.star files (tlClassName) and, where `labels` wrote
+    one (--distractor-class), classes.json; 0 is background."""
+    import json
+
     from templearn import star
     from templearn.errors import InputError
     from templearn.sample import CLASS_NAME
+    from templearn.stages.labels import CLASSES
 
     names: dict[int, str] = {0: "background"}
     for label_dir in label_dirs:
         path = label_dir / "targets.star"
         targets = star.read_star(path, star.PARTICLES_BLOCK)
+        pairs: list[tuple[int, str]] = []
         if CLASS_NAME in targets and star.CLASS_ID in targets:
-            for k, name in zip(targets[star.CLASS_ID].astype(int),
-                               targets[CLASS_NAME].astype(str), strict=True):
-                if names.setdefault(int(k), name) != name:
-                    raise InputError(f"class {k} is {name!r} here but {names[int(k)]!r} in "
-                                     f"another labels directory", path)
+            pairs += zip(targets[star.CLASS_ID].astype(int), targets[CLASS_NAME].astype(str),
+                         strict=True)
+        if (label_dir / CLASSES).exists():
+            path = label_dir / CLASSES
+            try:
+                pairs += [(int(k), str(v)) for k, v in json.loads(path.read_text()).items()]
+            except (ValueError, AttributeError) as error:
+                raise InputError(f"not a class-name table ({error})", path) from None
+        for k, name in pairs:
+            if names.setdefault(int(k), name) != name:
+                raise InputError(f"class {k} is {name!r} here but {names[int(k)]!r} in "
+                                 f"another labels directory", path)
     return names
 
 
