@@ -294,6 +294,7 @@ def main() -> None:
             rows.append((task, batch, df, tl))
             print(f"# {task}: DeepFinder {df['times'][0]:.2f} s, templearn "
                   f"{tl['times'][0]:.2f} s wall", flush=True)
+        dots = run_child(Path(sys.executable), "templearn", "dot", child_argv)["rates"]
     print(f"versions: {json.dumps({**rows[0][2]['versions'], **rows[0][3]['versions']})}")
     print(f"threads: DeepFinder {rows[0][2]['threads']}; templearn {rows[0][3]['threads']}")
     print(f"load average {os.getloadavg()[0]:.1f} at end; warm-up {args.warmup}, median of "
@@ -301,7 +302,6 @@ def main() -> None:
           f"{args.size}³ patches")
     print()
     print_table(rows, args.tile)
-    dots = run_child(Path(sys.executable), "templearn", "dot", child_argv)["rates"]
     print()
     print("XLA:CPU float32 matrix product alone, GFLOP per CPU-second: "
           + "; ".join(f"{name} {rate:.0f}" for name, rate in dots.items()))
