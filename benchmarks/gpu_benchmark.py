@@ -80,8 +80,9 @@ class CpuFigure:
 #: CPU figures for the speed-up column (same units as the rows that use them).
 CPU = {
     "unet b8": CpuFigure(64.8, "docs/benchmarks.md: deepfinder xla, idle 2 cores"),
-    "unet b25": CpuFigure(241.0, "docs/benchmarks.md: deepfinder im2col_x, loaded 2 cores"),
-    "segment": CpuFigure(33e3, "docs/benchmarks.md: full model, 64³ tiles"),
+    "unet b25": CpuFigure(60.5, "docs/benchmarks.md: DeepFinder side by side, im2col_x, "
+                                "idle 2 cores"),
+    "segment": CpuFigure(100e3, "docs/benchmarks.md: DeepFinder side by side, one 64³ tile"),
     "tetris": CpuFigure(3607.0, "docs/stages.md: 192×192×64, 88 s, full search"),
     "simulate cli": CpuFigure(5.2, "docs/benchmarks.md: templearn simulate, 192×192×64"),
     "reconstruct cli": CpuFigure(1.0, "docs/benchmarks.md: templearn reconstruct"),
