@@ -282,6 +282,19 @@ def test_train_segment_pick_evaluate(tmp_path, labelled, capsys):
     expected, _ = segment_volume(normalise(read_mrc(tomogram).data, info.normalisation),
                           predictor(network, 1), 2, TileParams(tile=32, crop=4))
     np.testing.assert_allclose(read_mrc(seg / "scores_ball.mrc").data, expected[1], atol=1e-4)
+    averaged_dir = tmp_path / "seg-averaged"
+    status, err = main("segment", tomogram, str(training / "model"), "--tile", "32",
+                       "--crop", "4", "--average-rotations", "-o", str(averaged_dir),
+                       capsys=capsys)
+    assert status == 0, err
+    from templearn.unet.segment import rotation_averaged
+
+    averaged, _ = segment_volume(normalise(read_mrc(tomogram).data, info.normalisation),
+                                 rotation_averaged(predictor(network, 1)), 2,
+                                 TileParams(tile=32, crop=4))
+    written = read_mrc(averaged_dir / "scores_ball.mrc").data
+    np.testing.assert_allclose(written, averaged[1], atol=1e-4)
+    assert not np.allclose(written, expected[1], atol=1e-4)
 
     picks = tmp_path / "picks"
     status, err = main("pick", str(seg / "labels.mrc"), "--method", "peaks", "--radius", "4",

@@ -111,6 +111,28 @@ def test_tiled_segmentation_equals_whole_volume_prediction(rng):
     assert starts[0] == 0 and starts[-1] == 45 - 16 and np.all(np.diff(starts) <= 10)
 
 
+def test_rotation_averaging_undoes_each_half_turn(rng):
+    """A "network" that weights each voxel by its place in the tile sees the same tile in
+    four orientations: the average is the mean of the place weights turned back. A
+    pointwise network (no place) is left unchanged."""
+    from templearn.unet.segment import rotation_averaged
+
+    tiles = rng.normal(size=(2, 6, 7, 8, 1)).astype(np.float32)
+    place = rng.uniform(size=(1, 6, 7, 8, 1)).astype(np.float32)
+    averaged = rotation_averaged(lambda t: t * place)(tiles)
+    turned_back = [place[0, :, :, :, 0], place[0, :, ::-1, ::-1, 0],   # about z: y, x reversed
+                   place[0, ::-1, :, ::-1, 0], place[0, ::-1, ::-1, :, 0]]
+    np.testing.assert_allclose(averaged[..., 0], tiles[..., 0] * np.mean(turned_back, axis=0),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(averaged, tiles * place)
+
+    def pointwise(t):
+        return np.concatenate([np.tanh(t), t**2], axis=-1)
+
+    np.testing.assert_allclose(rotation_averaged(pointwise)(tiles), pointwise(tiles),
+                               rtol=1e-6, atol=1e-6)
+
+
 def test_validation_picking_uses_the_method_it_is_given():
     """Touching pairs of balls: connected components see one cluster per pair (a pick
     between the two, 3 voxels from each), MeanShift at the balls' radius one per ball."""

@@ -31,6 +31,10 @@ class Params(StageParams):
     batch: int = option(_T.batch, "Tiles per network call.", minimum=1)
     any_voxel_size: bool = option(False, "Accept a tomogram whose voxel size differs from "
                                          "the training data's.")
+    average_rotations: bool = option(False, "Average each tile's probabilities over it and "
+                                            "its three 180° rotations about z, y and x "
+                                            "(they keep the missing wedge in place): 4× "
+                                            "the time, steadier maps.")
 
     def check(self) -> None:
         self.tiles().validate()
@@ -73,7 +77,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     from templearn.jaxcache import enable_compilation_cache
     from templearn.mrc import Volume, read_mrc, write_mrc, write_mrc_slabs
     from templearn.unet.normalise import normalise
-    from templearn.unet.segment import predictor, segment
+    from templearn.unet.segment import predictor, rotation_averaged, segment
     from templearn.unet.store import load_model, read_info
 
     info = read_info(inputs.model)
@@ -86,8 +90,10 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     network, info = load_model(inputs.model)
     tiles = params.tiles()
     prepared = normalise(volume.data, info.normalisation)
-    scores, labels = segment(prepared, predictor(network, tiles.batch), info.config.classes,
-                             tiles)
+    predict = predictor(network, tiles.batch)
+    if params.average_rotations:
+        predict = rotation_averaged(predict)
+    scores, labels = segment(prepared, predict, info.config.classes, tiles)
     for k, name in enumerate(info.class_names):
         if k > 0:
             write_mrc_slabs(out / SCORES.format(name), scores[k], volume.voxel_size,
