@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -135,6 +136,14 @@ def deepfinder_child(task: str, data: dict, args: argparse.Namespace) -> dict:
     return {**info, "times": median_times(lambda: net.train_on_batch(x, y), args.steps)}
 
 
+def _unet_benchmark() -> ModuleType:
+    """benchmarks/unet_benchmark.py as a module (its train step and timer)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import unet_benchmark
+
+    return unet_benchmark
+
+
 def templearn_child(task: str, data: dict, args: argparse.Namespace) -> dict:
     """templearn's U-Net (``deepfinder`` preset) with the chosen convolution path."""
     from importlib.metadata import version
@@ -143,9 +152,7 @@ def templearn_child(task: str, data: dict, args: argparse.Namespace) -> dict:
     import jax.numpy as jnp
     from flax import nnx
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import unet_benchmark as ub
-
+    ub = _unet_benchmark()
     from templearn.unet.model import PRESETS, UNet, UNetConfig
     from templearn.unet.segment import predictor
 
@@ -198,9 +205,7 @@ def dot_rates(repeats: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import unet_benchmark as ub
-
+    ub = _unet_benchmark()
     product = jax.jit(jnp.matmul)
     rng = np.random.default_rng(0)
     rates = {}

@@ -214,12 +214,11 @@ def check_grids(items: list[tuple[Path, Path]], patch: int) -> None:
 def class_names_of(label_dirs: list[Path]) -> dict[int, str]:
     """Class id → name from the targets.star files (tlClassName) and, where `labels` wrote
     one (--distractor-class), classes.json; 0 is background."""
-    import json
-
     from templearn import star
     from templearn.errors import InputError
     from templearn.sample import CLASS_NAME
     from templearn.stages.labels import CLASSES
+    from templearn.stages.pick import read_classes
 
     names: dict[int, str] = {0: "background"}
     for label_dir in label_dirs:
@@ -231,10 +230,7 @@ def class_names_of(label_dirs: list[Path]) -> dict[int, str]:
                          strict=True)
         if (label_dir / CLASSES).exists():
             path = label_dir / CLASSES
-            try:
-                pairs += [(int(k), str(v)) for k, v in json.loads(path.read_text()).items()]
-            except (ValueError, AttributeError) as error:
-                raise InputError(f"not a class-name table ({error})", path) from None
+            pairs += read_classes(path).items()
         for k, name in pairs:
             if names.setdefault(int(k), name) != name:
                 raise InputError(f"class {k} is {name!r} here but {names[int(k)]!r} in "
