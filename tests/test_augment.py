@@ -4,7 +4,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from templearn.unet.augment import augment_intensity
+from templearn.unet.augment import (
+    NOISE_PATCH_SD,
+    NOISE_PATCH_TILT_MAX,
+    augment_intensity,
+    noise_patch,
+)
 from templearn.unet.data import SamplingParams, sample_batch
 from tests.test_train import planted
 
@@ -49,3 +54,39 @@ def test_sample_batch_augments_the_requested_share_and_never_the_labels():
     none_images, _ = sample_batch(data, 2, replace(plain, augment=0.0, augment_noise=9.0),
                                   seed=3, step=1)
     assert np.array_equal(images, none_images)
+
+
+def test_noise_patches_lack_a_missing_wedge_and_have_the_drawn_scale():
+    patches = [noise_patch(32, np.random.default_rng(seed)) for seed in range(20)]
+    kz, _, kx = np.meshgrid(*(np.fft.fftfreq(32),) * 3, indexing="ij")
+    beyond_any_tilt = np.abs(kz) > np.abs(kx) * np.tan(np.radians(NOISE_PATCH_TILT_MAX[1]))
+    for patch in patches:
+        assert patch.dtype == np.float32 and patch.shape == (32, 32, 32)
+        assert abs(float(patch.mean())) < 1e-3
+        assert NOISE_PATCH_SD[0] - 1e-3 <= patch.std() <= NOISE_PATCH_SD[1] + 1e-3
+        power = np.abs(np.fft.fftn(patch)) ** 2
+        assert power[beyond_any_tilt].mean() < 1e-6 * power[~beyond_any_tilt].mean()
+    # wedges of different tilt ranges: the power next to the widest wedge differs
+    near_edge = ~beyond_any_tilt & (np.abs(kz) > np.abs(kx) * np.tan(np.radians(40)))
+    shares = [(np.abs(np.fft.fftn(p)) ** 2)[near_edge].sum() / (np.abs(np.fft.fftn(p)) ** 2).sum()
+              for p in patches]
+    assert min(shares) < 0.02 and max(shares) > 0.1
+    assert np.array_equal(noise_patch(32, np.random.default_rng(4)), patches[4])
+
+
+def test_sample_batch_replaces_the_requested_share_by_background_noise():
+    data = [planted(1), planted(2)]
+    plain = SamplingParams(patch=16, batch=16, shift=0, background_fraction=0.0, rotate=False)
+    images, labels = sample_batch(data, 2, plain, seed=3, step=1)
+    assert labels.any(axis=(1, 2, 3)).all()  # every patch holds a particle
+    noisy_images, noisy_labels = sample_batch(data, 2, replace(plain, noise_fraction=0.5),
+                                              seed=3, step=1)
+    replaced = ~noisy_labels.any(axis=(1, 2, 3))
+    assert 0 < replaced.sum() < len(replaced)
+    # the other patches are those the batch had without noise patches
+    assert np.array_equal(noisy_images[~replaced], images[~replaced])
+    assert np.array_equal(noisy_labels[~replaced], labels[~replaced])
+    assert all(not np.array_equal(a, b) for a, b in
+               zip(noisy_images[replaced], images[replaced], strict=True))
+    _, all_noise = sample_batch(data, 2, replace(plain, noise_fraction=1.0), seed=3, step=1)
+    assert not all_noise.any()

@@ -231,3 +231,9 @@ def test_simulate_rejects_bad_rows_and_missing_maps(tmp_path, synthetic_maps):
     one_line_error(templearn("simulate", str(out / "molecules.star"), "--sim-pixel", "32",
                              "-o", str(tmp_path / "ts")), "simulation pixel")
     assert not (tmp_path / "ts").exists()
+
+
+def test_train_rejects_an_impossible_share_before_reading_anything(tmp_path):
+    one_line_error(templearn("train", "--sample", "absent.mrc,absent", "--noise-fraction",
+                             "1.5", "-o", str(tmp_path / "t")), "--noise-fraction")
+    assert not (tmp_path / "t").exists()

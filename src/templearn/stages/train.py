@@ -106,6 +106,10 @@ class Params(StageParams):
     augment_noise: float = option(_S.augment_noise, "Largest extra noise of augmented "
                                                     "patches (s.d., in units of the "
                                                     "tomogram's s.d.).", minimum=0)
+    noise_fraction: float = option(
+        _S.noise_fraction, "Share of patches replaced by particle-free noise (random "
+                           "spectra) labelled background, so that the picker does not paint "
+                           "particles into empty ice (0: off).", minimum=0)
     normalise: str = option(
         _N.method, "How tomograms are prepared for the network (recorded in the model; "
                    "segment does the same, --init keeps the model's): whiten (every "
@@ -151,6 +155,8 @@ class Params(StageParams):
             raise InputError(f"--val-fraction must be below 1, got {self.val_fraction}")
         if self.augment > 1:
             raise InputError(f"--augment must be at most 1, got {self.augment}")
+        if self.noise_fraction > 1:
+            raise InputError(f"--noise-fraction must be at most 1, got {self.noise_fraction}")
         if self.background_fraction > 1:
             raise InputError(f"--background-fraction must be at most 1, got "
                              f"{self.background_fraction}")

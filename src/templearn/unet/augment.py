@@ -15,6 +15,13 @@ data differ:
 then rescaled as the whole-tomogram z-score would rescale it (the patch's variance change
 from 1–2 measured on the patch, the noise's added), so that patches look like tomograms
 normalised as at inference. Labels are not touched.
+
+A share of patches can also be replaced by particle-free noise (`noise_patch`), labelled
+background: white noise with a tomogram's missing wedge, prepared as the tomograms are
+(whitened, band-limited). Simulated training samples are crowded and rarely hold
+empty ice, and a picker that never saw a patch without particles paints particles into
+plain noise (the shipped ribosome picker labelled 8–11 % of pure-noise tomograms of any
+spectrum as ribosome, 15–17 picks in 64×64×32 voxels; docs/transfer.md, finding 10).
 """
 
 from __future__ import annotations
@@ -22,10 +29,18 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from templearn.unet.normalise import normalise
+from templearn.unet.params import Normalisation
+
 #: Range of the high-pass filter's Gaussian σ, voxels, and the chance a patch gets it.
 HIGH_PASS_SIGMA, HIGH_PASS_CHANCE = (1.5, 6.0), 0.5
 #: Largest correlation length (Gaussian σ, voxels) of the added noise.
 NOISE_CORRELATION = 1.0
+#: Range of the largest tilt (degrees) whose missing wedge noise patches lack.
+NOISE_PATCH_TILT_MAX = (35.0, 70.0)
+#: Range of the s.d. of noise patches, in tomogram s.d.s (empty ice: 0.90–0.97 of the
+#: whole tomogram's, whose s.d. includes the particles, in the Parakeet cases).
+NOISE_PATCH_SD = (0.7, 1.1)
 
 
 def augment_intensity(image: np.ndarray, rng: np.random.Generator, max_blur: float,
@@ -52,3 +67,19 @@ def augment_intensity(image: np.ndarray, rng: np.random.Generator, max_blur: flo
         out = out + noise * (noise_sd / max(float(noise.std()), 1e-12))
     scale = np.sqrt(ratio + noise_sd**2)
     return (out / (scale if scale > 0 else 1.0)).astype(np.float32)
+
+
+def noise_patch(side: int, rng: np.random.Generator,
+                how: Normalisation | None = None) -> np.ndarray:
+    """A float32 cube of particle-free noise as a prepared tomogram shows empty ice: white
+    noise without the missing wedge of a tilt range drawn in `NOISE_PATCH_TILT_MAX`
+    (degrees about Y, as the tomograms' noise is reconstructed from tilts), prepared by
+    `how` as `templearn.unet.normalise` prepares tomograms, scaled to an s.d. drawn in
+    `NOISE_PATCH_SD`."""
+    kz, _, kx = np.meshgrid(*(np.fft.fftfreq(side),) * 3, indexing="ij", sparse=True)
+    slope = np.tan(np.radians(rng.uniform(*NOISE_PATCH_TILT_MAX)))
+    measured = np.abs(kz) <= np.abs(kx) * slope
+    white = rng.standard_normal((side,) * 3)
+    noise = np.fft.ifftn(np.fft.fftn(white) * measured).real.astype(np.float32)
+    out = normalise(noise, how)
+    return (out * rng.uniform(*NOISE_PATCH_SD)).astype(np.float32)

@@ -9,7 +9,9 @@ about the tilt axis (Y) half of the time — it keeps the missing wedge where it
 mirroring, which would change the handedness — plus a share of patches at uniformly
 random positions, so that the background is seen too. A share `augment` of the patches
 gets a random blur, high-pass and extra noise (`templearn.unet.augment`), drawn from a
-random stream of its own, so the patches chosen do not depend on it. Batch `k` depends
+random stream of its own, so the patches chosen do not depend on it; so does the share
+`noise_fraction` of patches replaced by particle-free noise labelled background
+(`templearn.unet.augment.noise_patch`). Batch `k` depends
 only on the seed and `k`, so a resumed training sees exactly the batches it would have
 seen.
 """
@@ -25,7 +27,7 @@ import numpy as np
 from templearn import star
 from templearn.errors import InputError
 from templearn.mrc import read_mrc
-from templearn.unet.augment import augment_intensity
+from templearn.unet.augment import augment_intensity, noise_patch
 from templearn.unet.normalise import normalise
 from templearn.unet.params import Normalisation, SamplingParams
 
@@ -80,11 +82,14 @@ def cut(volume: np.ndarray, corner: np.ndarray, patch: int) -> np.ndarray:
 
 
 def sample_batch(data: list[LabelledTomogram], n_classes: int, params: SamplingParams,
-                 seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+                 seed: int, step: int, how: Normalisation | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Batch `step`: patches `[batch, p, p, p, 1]` (float32) and labels `[batch, p, p, p]`
-    (int32), reproducible from (seed, step) alone."""
+    (int32), reproducible from (seed, step) alone; noise patches are prepared by `how`, as
+    the tomograms were (default: whitened)."""
     rng = np.random.default_rng([seed, step])
     augment_rng = np.random.default_rng([seed, step, 1])
+    noise_rng = np.random.default_rng([seed, step, 2])
     p = params.patch
     images = np.empty((params.batch, p, p, p, 1), np.float32)
     labels = np.empty((params.batch, p, p, p), np.int32)
@@ -107,6 +112,8 @@ def sample_batch(data: list[LabelledTomogram], n_classes: int, params: SamplingP
         if augment_rng.random() < params.augment:
             image = augment_intensity(image, augment_rng, params.augment_blur,
                                       params.augment_noise)
+        if noise_rng.random() < params.noise_fraction:
+            image, label = noise_patch(p, noise_rng, how), np.zeros_like(label)
         images[b, ..., 0] = image
         labels[b] = label
     return images, labels

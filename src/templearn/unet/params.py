@@ -64,7 +64,8 @@ class SamplingParams:
     """Patch size (voxels, multiple of 4), batch size, random shift (voxels), share of
     background patches, whether to rotate by 180° about Y, and the intensity augmentation
     (`templearn.unet.augment`): share of patches augmented, largest blur σ (voxels) and
-    largest added-noise s.d. (in tomogram s.d.s)."""
+    largest added-noise s.d. (in tomogram s.d.s); share of patches replaced by
+    particle-free noise labelled background."""
 
     patch: int = 48
     batch: int = 25
@@ -74,6 +75,7 @@ class SamplingParams:
     augment: float = 0.0
     augment_blur: float = 1.0
     augment_noise: float = 3.0
+    noise_fraction: float = 0.0
 
 
 @dataclass(frozen=True)

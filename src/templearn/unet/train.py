@@ -236,7 +236,8 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
         log(f"train: resuming after epoch {start} from its checkpoint")
     rows = _read_log(out / LOG_NAME, start)
     validation = val_data or train_data
-    val_batches = [sample_batch(validation, classes, params.sampling, params.seed + 1, k)
+    val_batches = [sample_batch(validation, classes, params.sampling, params.seed + 1, k,
+                                params.normalisation)
                    for k in range(params.validation_batches)]
     info = ModelInfo(config, class_names, voxel, params.sampling.patch, params.normalisation)
     progress = StepProgress(params, start)
@@ -245,7 +246,7 @@ def train(train_data: list[LabelledTomogram], val_data: list[LabelledTomogram],
         losses = []
         for s in range(params.steps):
             images, labels = sample_batch(train_data, classes, params.sampling, params.seed,
-                                          epoch * params.steps + s)
+                                          epoch * params.steps + s, params.normalisation)
             loss = train_step(model, optimizer, jnp.asarray(images), jnp.asarray(labels))
             losses.append(float(loss))  # waits for the step: honest timings
             progress.step(epoch, s, losses)
