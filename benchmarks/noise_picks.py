@@ -23,6 +23,7 @@ import numpy as np
 
 from templearn import star
 from templearn.mrc import Volume, read_mrc, write_mrc
+from templearn.unet.augment import wedge_noise
 from templearn.unet.store import read_info
 
 #: Noise kinds: name -> largest tilt (degrees) whose missing wedge the noise lacks (None: white).
@@ -32,12 +33,9 @@ KINDS = {"white": None, "wedge45": 45.0, "wedge60": 60.0}
 def noise_tomogram(shape_zyx: tuple[int, int, int], tilt_max: float | None,
                    rng: np.random.Generator) -> np.ndarray:
     """White noise, without the missing wedge about Y of ±`tilt_max` when given."""
-    white = rng.standard_normal(shape_zyx)
     if tilt_max is None:
-        return white.astype(np.float32)
-    kz, _, kx = np.meshgrid(*(np.fft.fftfreq(n) for n in shape_zyx), indexing="ij", sparse=True)
-    measured = np.abs(kz) <= np.abs(kx) * np.tan(np.radians(tilt_max))
-    return np.fft.ifftn(np.fft.fftn(white) * measured).real.astype(np.float32)
+        return rng.standard_normal(shape_zyx).astype(np.float32)
+    return wedge_noise(shape_zyx, tilt_max, rng)
 
 
 def templearn(*args: str) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from templearn.match import wedge_weight
 from templearn.unet.normalise import normalise
 from templearn.unet.params import Normalisation
 
@@ -69,17 +70,21 @@ def augment_intensity(image: np.ndarray, rng: np.random.Generator, max_blur: flo
     return (out / (scale if scale > 0 else 1.0)).astype(np.float32)
 
 
+def wedge_noise(shape_zyx: tuple[int, ...], tilt_max: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """float32 white noise without the missing wedge of tilts to ±`tilt_max` degrees about
+    Y: the noise of a tomogram reconstructed from such a tilt series, before its filters."""
+    white = rng.standard_normal(shape_zyx)
+    measured = wedge_weight(white.shape, (-tilt_max, tilt_max))
+    return np.fft.irfftn(np.fft.rfftn(white) * measured, s=white.shape,
+                         axes=(0, 1, 2)).astype(np.float32)
+
+
 def noise_patch(side: int, rng: np.random.Generator,
                 how: Normalisation | None = None) -> np.ndarray:
-    """A float32 cube of particle-free noise as a prepared tomogram shows empty ice: white
-    noise without the missing wedge of a tilt range drawn in `NOISE_PATCH_TILT_MAX`
-    (degrees about Y, as the tomograms' noise is reconstructed from tilts), prepared by
-    `how` as `templearn.unet.normalise` prepares tomograms, scaled to an s.d. drawn in
+    """A float32 cube of particle-free noise as a prepared tomogram shows empty ice:
+    `wedge_noise` of a largest tilt drawn in `NOISE_PATCH_TILT_MAX`, prepared by `how` as
+    `templearn.unet.normalise` prepares tomograms, scaled to an s.d. drawn in
     `NOISE_PATCH_SD`."""
-    kz, _, kx = np.meshgrid(*(np.fft.fftfreq(side),) * 3, indexing="ij", sparse=True)
-    slope = np.tan(np.radians(rng.uniform(*NOISE_PATCH_TILT_MAX)))
-    measured = np.abs(kz) <= np.abs(kx) * slope
-    white = rng.standard_normal((side,) * 3)
-    noise = np.fft.ifftn(np.fft.fftn(white) * measured).real.astype(np.float32)
-    out = normalise(noise, how)
-    return (out * rng.uniform(*NOISE_PATCH_SD)).astype(np.float32)
+    noise = wedge_noise((side,) * 3, rng.uniform(*NOISE_PATCH_TILT_MAX), rng)
+    return (normalise(noise, how) * rng.uniform(*NOISE_PATCH_SD)).astype(np.float32)
