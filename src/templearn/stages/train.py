@@ -107,9 +107,9 @@ class Params(StageParams):
                                                     "patches (s.d., in units of the "
                                                     "tomogram's s.d.).", minimum=0)
     noise_fraction: float = option(
-        _S.noise_fraction, "Share of patches replaced by particle-free noise (random "
-                           "spectra) labelled background, so that the picker does not paint "
-                           "particles into empty ice (0: off).", minimum=0)
+        _S.noise_fraction, "Share of patches replaced by particle-free noise (a tilt "
+                           "series' missing wedge, prepared as the tomograms) labelled "
+                           "background, to teach the picker empty ice (0: off).", minimum=0)
     normalise: str = option(
         _N.method, "How tomograms are prepared for the network (recorded in the model; "
                    "segment does the same, --init keeps the model's): whiten (every "
