@@ -158,7 +158,8 @@ def make_case(cache: Path, name: str) -> dict:
     once(simulate, simulate.Params(row=name, backend="parakeet", seed=case.seed),
          simulate.Inputs(molecules=molecules, acquisitions=cache / case.table),
          base / "tilt")
-    once(reconstruct, reconstruct.Params(),
+    # Half tomograms too: the noise measure of the recipes' whiten-noise normalisation.
+    once(reconstruct, reconstruct.Params(halves=True),
          reconstruct.Inputs(tilt_series=base / "tilt" / "tiltseries.mrc"), base / "tomo")
     once(labels, labels.Params(name=f"parakeet-{name}"),
          labels.Inputs(molecules=molecules, like=base / "tomo" / "tomogram.mrc"),

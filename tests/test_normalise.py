@@ -101,3 +101,36 @@ def test_models_record_their_normalisation(tmp_path):
     (tmp_path / MODEL_JSON).write_text(json.dumps(broken))
     with pytest.raises(InputError, match="unreadable"):
         read_info(tmp_path)
+
+
+def halves_of(signal: np.ndarray, noise_sd: float, rng) -> tuple:
+    """A tomogram and its even/odd halves: the same signal, independent noise in each
+    half; the tomogram is their mean, as WBP of all tilts is."""
+    even = signal + rng.standard_normal(signal.shape).astype(np.float32) * noise_sd
+    odd = signal + rng.standard_normal(signal.shape).astype(np.float32) * noise_sd
+    return (even + odd) / 2, even, odd
+
+
+def test_whiten_noise_puts_the_noise_at_unit_sd_whatever_the_signal(coloured, rng):
+    """Z-scoring divides by the whole tomogram's s.d.: the stronger the particles, the
+    weaker the noise looks. In noise units the noise stays at 1 and the particles grow."""
+    how = Normalisation("whiten-noise", 1.0, 4.0)
+    signal = coloured / coloured.std()
+    ratios = []
+    for strength in (0.0, 1.0, 4.0):
+        tomogram, even, odd = halves_of(signal * strength, 1.0, rng)
+        out = normalise(tomogram, how, (even, odd))
+        noise_only = normalise(tomogram - signal * strength, how, (even, odd))
+        assert abs(float(noise_only.std()) - 1) < 0.05
+        np.testing.assert_allclose(out, normalise(tomogram, Normalisation("whiten", 1, 4))
+                                   * float(out.std()), atol=1e-3)
+        ratios.append(float(out.std()))
+    assert ratios[0] < 1.1 and ratios[1] > 1.3 and ratios[2] > 2 * ratios[1]
+
+
+def test_whiten_noise_needs_two_different_halves(coloured):
+    how = Normalisation("whiten-noise")
+    with pytest.raises(InputError, match="half tomograms"):
+        normalise(coloured, how)
+    with pytest.raises(InputError, match="identical"):
+        normalise(coloured, how, (coloured, coloured))

@@ -48,6 +48,26 @@ def test_unknown_keys_and_bad_values_name_the_key(tmp_path):
             load_experiment([good, layer])
 
 
+def test_noise_units_need_half_tomograms_for_every_tomogram(tmp_path):
+    """train.normalise whiten-noise: the recipe must reconstruct halves, and each of the
+    user's tomograms must have its halves beside it; checked before any task runs."""
+    good = write(tmp_path / "a.yaml", MINIMAL)
+    noise = ["train.normalise=whiten-noise"]
+    with pytest.raises(InputError, match="reconstruct.halves: true"):
+        load_experiment([good], noise)
+    halves = noise + ["reconstruct.halves=true"]
+    load_experiment([good], halves)
+    tomogram = tmp_path / "mine.mrc"
+    tomogram.write_bytes(b"")
+    own = write(tmp_path / "own.yaml", f"tomograms: [{{name: mine, tomogram: {tomogram}}}]\n")
+    load_experiment([good, own], ["reconstruct.halves=true"])  # whiten: no halves needed
+    with pytest.raises(InputError, match=r"mine_even.mrc: tomograms\[0\]"):
+        load_experiment([good, own], halves)
+    for half in ("even", "odd"):
+        (tmp_path / f"mine_{half}.mrc").write_bytes(b"")
+    load_experiment([good, own], halves)
+
+
 def test_layers_and_set_override_key_by_key(tmp_path):
     base = write(tmp_path / "a.yaml", MINIMAL + "train: {epochs: 3, steps: 7}\n")
     layer = write(tmp_path / "b.yaml", "train: {epochs: 5}\n")

@@ -244,6 +244,28 @@ def test_validated_min_size_drops_clusters_smaller_than_the_validation_threshold
     assert len(kept) == 1 and int(kept[star.CLUSTER_SIZE].iloc[0]) == 125
 
 
+def test_noise_units_need_the_half_tomograms(tmp_path, labelled, capsys):
+    """train and segment with --normalise whiten-noise: exit 2 naming the missing half
+    tomogram, before any training or network."""
+    from templearn.unet.model import UNetConfig
+    from templearn.unet.params import Normalisation
+    from templearn.unet.store import MODEL_JSON, ModelInfo
+
+    status, err = main("train", "-s", labelled[0], *TINY, "--normalise", "whiten-noise",
+                       "-o", str(tmp_path / "training"), capsys=capsys)
+    tomogram = labelled[0].split(",")[0]
+    one_line_error(status, err, tomogram.removesuffix(".mrc") + "_even.mrc")
+    model = tmp_path / "model"
+    model.mkdir()
+    info = ModelInfo(UNetConfig(classes=2, widths=(4, 4, 4)), ["background", "ball"],
+                     VOXEL, 16, Normalisation("whiten-noise"))
+    (model / MODEL_JSON).write_text(info.to_json())
+    status, err = main("segment", tomogram, str(model), "-o", str(tmp_path / "seg"),
+                       capsys=capsys)
+    one_line_error(status, err, tomogram.removesuffix(".mrc") + "_even.mrc", "--halves")
+    assert not (tmp_path / "seg").exists() and not (tmp_path / "training").exists()
+
+
 # --- the whole chain, and a killed training -------------------------------------------
 
 @pytest.mark.slow

@@ -51,6 +51,9 @@ class Params(StageParams):
                                          "sample thickness from meta.json).")
     backend: str = option(_DEFAULT.backend, "'builtin' or 'imod' (IMOD on PATH).",
                           choices=BACKENDS)
+    halves: bool = option(False, "Also write tomogram_even.mrc and tomogram_odd.mrc, each "
+                                 "from every other tilt: the noise measure of the "
+                                 "whiten-noise normalisation (train --normalise).")
 
     def reconstruction(self) -> ReconstructParams:
         """The reconstruction's parameters (validated; InputError naming the option)."""
@@ -66,18 +69,29 @@ class Params(StageParams):
 
 
 def write(params: Params, inputs: Inputs, out: Path) -> str:
-    """tomogram.mrc (float32, voxel size and origin in the header)."""
+    """tomogram.mrc (float32, voxel size and origin in the header), and with --halves its
+    even/odd half tomograms (`templearn.halves`)."""
+    from dataclasses import replace
+
+    from templearn.halves import half_paths, split_views
     from templearn.mrc import write_mrc
     from templearn.reconstruct.tomogram import reconstruct_tomogram
     from templearn.tiltseries import read_tilt_series
 
     series = read_tilt_series(inputs.tilt_series, inputs.angles)
+    views = split_views(series.angles_deg) if params.halves else None
     tomogram = reconstruct_tomogram(series, params.reconstruction())
+    if views is not None:
+        for path, view in zip(half_paths(out / TOMOGRAM), views, strict=True):
+            half = replace(series, images=series.images[view],
+                           angles_deg=series.angles_deg[view])
+            write_mrc(path, reconstruct_tomogram(half, params.reconstruction()))
     write_mrc(out / TOMOGRAM, tomogram)
     shape = "×".join(map(str, tomogram.data.shape[::-1]))
     origin = ",".join(f"{v:g}" for v in tomogram.origin)
+    halves = " and its even/odd halves" if params.halves else ""
     return (f"{shape} voxels at {tomogram.voxel_size:g} Å, origin {origin} Å "
-            f"({params.backend} {params.method})")
+            f"({params.backend} {params.method}){halves}")
 
 
 STAGE = Stage(

@@ -76,7 +76,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     from templearn.jaxcache import enable_compilation_cache
     from templearn.mrc import Volume, read_mrc, write_mrc, write_mrc_slabs
-    from templearn.unet.normalise import normalise
+    from templearn.unet.data import prepared
     from templearn.unet.segment import predictor, rotation_averaged, segment
     from templearn.unet.store import load_model, read_info
 
@@ -87,13 +87,13 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
                          f"--any-voxel-size)", inputs.tomogram)
     enable_compilation_cache()
     volume = read_mrc(inputs.tomogram)
+    tomogram = prepared(volume.data, inputs.tomogram, info.normalisation)
     network, info = load_model(inputs.model)
     tiles = params.tiles()
-    prepared = normalise(volume.data, info.normalisation)
     predict = predictor(network, tiles.batch)
     if params.average_rotations:
         predict = rotation_averaged(predict)
-    scores, labels = segment(prepared, predict, info.config.classes, tiles)
+    scores, labels = segment(tomogram, predict, info.config.classes, tiles)
     for k, name in enumerate(info.class_names):
         if k > 0:
             write_mrc_slabs(out / SCORES.format(name), scores[k], volume.voxel_size,

@@ -114,11 +114,16 @@ class Params(StageParams):
         _N.method, "How tomograms are prepared for the network (recorded in the model; "
                    "segment does the same, --init keeps the model's): whiten (every "
                    "tomogram given the same power spectrum, so that the picker does not depend "
-                   "on how a simulator or microscope shapes it; docs/transfer.md) or zscore.",
+                   "on how a simulator or microscope shapes it; docs/transfer.md), "
+                   "whiten-noise (whitened, then in units of the noise measured between the "
+                   "tomogram's half tomograms, `reconstruct --halves`: a sparse tomogram's "
+                   "noise is not raised to its particles' strength) or zscore.",
         choices=NORMALISATIONS)
-    whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten: Gaussian blur after "
-                                               "whitening (σ, voxels; 0: none).", minimum=0)
-    whiten_highpass: float = option(_N.highpass, "With --normalise whiten: remove the scales "
+    whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten(-noise): Gaussian "
+                                               "blur after whitening (σ, voxels; 0: none).",
+                                   minimum=0)
+    whiten_highpass: float = option(_N.highpass, "With --normalise whiten(-noise): remove the "
+                                                 "scales "
                                                  "a Gaussian blur of this σ keeps (voxels; "
                                                  "0: none), where a low-dose tomogram's "
                                                  "whitened spectrum is mostly noise.",
@@ -164,6 +169,11 @@ class Params(StageParams):
             raise InputError(f"--prior must be below 1, got {self.prior}")
         if self.patch % 4:
             raise InputError(f"--patch must be a multiple of 4, got {self.patch}")
+        self.normalisation().validate()
+
+    def normalisation(self) -> Normalisation:
+        """How tomograms are prepared for a new model (`templearn.unet.normalise`)."""
+        return Normalisation(self.normalise, self.whiten_lowpass, self.whiten_highpass)
 
 
 def pairs(specs: tuple[str, ...], option_name: str) -> list[tuple[Path, Path]]:
@@ -251,11 +261,16 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     from templearn.errors import InputError
     from templearn.files import require_file
+    from templearn.halves import half_paths
     from templearn.stages.pick import radii_of
 
     # Every check that needs no tomogram first: options, files, headers.
     train_pairs = pairs(inputs.sample, "--sample")
     val_pairs = pairs(inputs.validation, "--validation")
+    if params.normalisation().needs_halves and inputs.init is None:
+        for tomogram, _ in train_pairs + val_pairs:
+            for half in half_paths(tomogram):
+                require_file(half)
     if not train_pairs:
         raise InputError(f"--sample: give at least one {PAIR}")
     if inputs.init is not None:
@@ -284,7 +299,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     enable_compilation_cache()
     init_info = read_info(inputs.init) if inputs.init is not None else None
     how = (init_info.normalisation if init_info is not None  # fine-tuning keeps the model's
-           else Normalisation(params.normalise, params.whiten_lowpass, params.whiten_highpass))
+           else params.normalisation())
     train_data = [load_labelled(t, d, how) for t, d in train_pairs]
     val_data = [load_labelled(t, d, how) for t, d in val_pairs]
     n_classes = max([*names, *(int(d.labels.max()) for d in train_data + val_data)]) + 1

@@ -26,6 +26,8 @@ spectrum as ribosome, 15–17 picks in 64×64×32 voxels; docs/transfer.md, find
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -87,4 +89,6 @@ def noise_patch(side: int, rng: np.random.Generator,
     `templearn.unet.normalise` prepares tomograms, scaled to an s.d. drawn in
     `NOISE_PATCH_SD`."""
     noise = wedge_noise((side,) * 3, rng.uniform(*NOISE_PATCH_TILT_MAX), rng)
+    if how is not None and how.needs_halves:  # all noise: its noise units are its s.d.
+        how = replace(how, method="whiten")
     return (normalise(noise, how) * rng.uniform(*NOISE_PATCH_SD)).astype(np.float32)

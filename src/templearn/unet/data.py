@@ -26,6 +26,7 @@ import numpy as np
 
 from templearn import star
 from templearn.errors import InputError
+from templearn.halves import read_halves
 from templearn.mrc import read_mrc
 from templearn.unet.augment import augment_intensity, noise_patch
 from templearn.unet.normalise import normalise
@@ -47,7 +48,7 @@ class LabelledTomogram:
 def load_labelled(tomogram: str | os.PathLike[str], label_dir: str | os.PathLike[str],
                   how: Normalisation | None = None) -> LabelledTomogram:
     """A tomogram with `labels.mrc` and `targets.star` from `templearn labels`, normalised
-    by `how` (default: whitened)."""
+    by `how` (default: whitened; `whiten-noise` reads the tomogram's half tomograms)."""
     label_dir = Path(label_dir)
     volume = read_mrc(tomogram)
     labels = read_mrc(label_dir / "labels.mrc")
@@ -64,9 +65,17 @@ def load_labelled(tomogram: str | os.PathLike[str], label_dir: str | os.PathLike
     return LabelledTomogram(
         name=Path(tomogram).stem if Path(tomogram).stem != "tomogram"
         else Path(tomogram).parent.name,
-        tomogram=normalise(volume.data, how), labels=labels.data.astype(np.uint8),
+        tomogram=prepared(volume.data, tomogram, how), labels=labels.data.astype(np.uint8),
         centres_xyz=targets[list(star.COORDINATES)].to_numpy(float),
         classes=targets[star.CLASS_ID].to_numpy(int), voxel_size=volume.voxel_size)
+
+
+def prepared(data: np.ndarray, path: str | os.PathLike[str],
+             how: Normalisation | None) -> np.ndarray:
+    """The tomogram `data` read from `path` normalised by `how`, with its half tomograms
+    read from beside `path` when `how` needs them."""
+    halves = read_halves(path, data.shape) if how is not None and how.needs_halves else None
+    return normalise(data, how, halves)
 
 
 def _corner(centre_zyx: np.ndarray, patch: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -12,6 +12,14 @@ noise is their signal-to-noise ratio per frequency, which whitening does not cha
 the transfer benchmark's measured fix (docs/transfer.md): z-scored, the ribosomes of a
 Parakeet defocus tomogram have a contrast of −0.19 s.d. against −0.08…−1.1 in the training
 tomograms; whitened, −1.01 against −0.47…−1.13.
+
+`whiten-noise`: filtered as `whiten`, but scaled to unit noise instead of unit s.d. The
+noise is measured as half the difference of the even/odd half tomograms
+(`templearn.halves`, `templearn reconstruct --halves`). Z-scoring divides by the whole
+tomogram's s.d., particles included: a crowded training tomogram's noise ends up weak
+(0.43–0.79 of the s.d. in the ribosome recipe's), a sparse low-dose tomogram's at full
+strength, so the network meets noise stronger than any it was trained to ignore
+(docs/transfer.md, finding 10).
 """
 
 from __future__ import annotations
@@ -38,32 +46,69 @@ def _shell_frequencies(shape: tuple[int, ...]) -> np.ndarray:
     return np.sqrt(sum(g**2 for g in grids))
 
 
-def whiten(tomogram: np.ndarray, lowpass: float, highpass: float = 0.0) -> np.ndarray:
-    """The tomogram with a flat radially averaged spectrum times a Gaussian envelope of
-    σ = `lowpass` voxels and the complement of one of σ = `highpass` voxels (0: none),
-    z-scored. Frequency shells are one `1/max(shape)` wide."""
-    data = np.asarray(tomogram, dtype=np.float32)
+def _whitening(data: np.ndarray, lowpass: float, highpass: float) -> np.ndarray:
+    """The Fourier gain (on `data`'s `rfftn` grid, float32) that flattens `data`'s radially
+    averaged spectrum and applies a Gaussian envelope of σ = `lowpass` voxels and the
+    complement of one of σ = `highpass` voxels (0: none); zero at the origin. Frequency
+    shells are one `1/max(shape)` wide."""
     spectrum = scipy.fft.rfftn(data - data.mean(), workers=-1)
     k = _shell_frequencies(data.shape)
     shell = (k * max(data.shape)).astype(np.int32)
     power = np.bincount(shell.ravel(), (spectrum.real**2 + spectrum.imag**2).ravel())
     count = np.bincount(shell.ravel(), minlength=len(power))
     rms = np.sqrt(power / np.maximum(count, 1)).astype(np.float32)
-    gain = np.divide(1.0, rms, out=np.zeros_like(rms), where=rms > 0)
-    spectrum *= gain[shell]
+    gain = np.divide(1.0, rms, out=np.zeros_like(rms), where=rms > 0)[shell]
     if lowpass > 0:
-        spectrum *= np.exp(np.float32(-2 * np.pi**2 * lowpass**2) * k**2)
+        gain *= np.exp(np.float32(-2 * np.pi**2 * lowpass**2) * k**2)
     if highpass > 0:
-        spectrum *= 1 - np.exp(np.float32(-2 * np.pi**2 * highpass**2) * k**2)
-    spectrum.flat[0] = 0.0
-    return zscore(scipy.fft.irfftn(spectrum, s=data.shape, workers=-1))
+        gain *= 1 - np.exp(np.float32(-2 * np.pi**2 * highpass**2) * k**2)
+    gain.flat[0] = 0.0
+    return gain
 
 
-def normalise(tomogram: np.ndarray, how: Normalisation | None = None) -> np.ndarray:
-    """The tomogram as the network sees it (float32), by `how` (default: whitened)."""
+def _filtered(data: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """`data` (float32) filtered by the Fourier `gain` of `_whitening`."""
+    return scipy.fft.irfftn(scipy.fft.rfftn(data, workers=-1) * gain, s=data.shape,
+                            workers=-1).astype(np.float32)
+
+
+def whiten(tomogram: np.ndarray, lowpass: float, highpass: float = 0.0) -> np.ndarray:
+    """The tomogram with a flat radially averaged spectrum times a Gaussian envelope of
+    σ = `lowpass` voxels and the complement of one of σ = `highpass` voxels (0: none),
+    z-scored."""
+    data = np.asarray(tomogram, dtype=np.float32)
+    return zscore(_filtered(data, _whitening(data, lowpass, highpass)))
+
+
+def whiten_noise(tomogram: np.ndarray, even: np.ndarray, odd: np.ndarray, lowpass: float,
+                 highpass: float = 0.0) -> np.ndarray:
+    """The tomogram filtered as `whiten` does, in units of its noise: scaled so that half
+    the difference of its even and odd half tomograms (`templearn.halves`), filtered the
+    same way, has unit s.d. A tomogram whose power is mostly its particles' (crowded, high
+    dose) then keeps its noise weak, and one that is mostly noise (sparse, low dose) does
+    not have that noise raised to the particles' strength, as z-scoring would."""
+    data = np.asarray(tomogram, dtype=np.float32)
+    gain = _whitening(data, lowpass, highpass)
+    noise = _filtered((np.asarray(even, np.float32) - np.asarray(odd, np.float32)) / 2, gain)
+    sd = float(noise.std())
+    if not sd > 0:
+        raise InputError("the even and odd half tomograms are identical: no noise to "
+                         "measure (were they made from the same tilts?)")
+    return _filtered(data, gain) / np.float32(sd)
+
+
+def normalise(tomogram: np.ndarray, how: Normalisation | None = None,
+              halves: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The tomogram as the network sees it (float32), by `how` (default: whitened);
+    `whiten-noise` needs the (even, odd) `halves`."""
     how = how or Normalisation()
     if how.method == "zscore":
         return zscore(tomogram)
     if how.method == "whiten":
         return whiten(tomogram, how.lowpass, how.highpass)
+    if how.method == "whiten-noise":
+        if halves is None:
+            raise InputError("--normalise whiten-noise needs the even/odd half tomograms "
+                             "(`templearn reconstruct --halves`)")
+        return whiten_noise(tomogram, *halves, how.lowpass, how.highpass)
     raise InputError(f"unknown normalisation {how.method!r}; one of {', '.join(NORMALISATIONS)}")

@@ -22,7 +22,7 @@ LOSSES = ("tversky", "dice", "cross-entropy", "tversky-ce", "nnpu", "pu-kl")
 #: Architecture presets (`templearn.unet.model.PRESETS`).
 PRESET_NAMES = ("deepfinder", "cpu-small")
 #: How tomograms are prepared for the network (`templearn.unet.normalise`).
-NORMALISATIONS = ("zscore", "whiten")
+NORMALISATIONS = ("zscore", "whiten", "whiten-noise")
 #: Learning-rate schedules (`templearn.unet.train.learning_rate_schedule`).
 LR_SCHEDULES = ("constant", "cosine")
 #: How the validation tomograms are picked (`templearn.unet.train.pick_level_metrics`).
@@ -42,12 +42,17 @@ def from_fields(cls: type[S], source: Any, **values: Any) -> S:
 @dataclass(frozen=True)
 class Normalisation:
     """How tomograms are prepared for the network (`templearn.unet.normalise`): `method`
-    one of NORMALISATIONS, and for `whiten` the σ (voxels) of the Gaussian low-pass
-    envelope and of the Gaussian whose complement high-passes (0: none)."""
+    one of NORMALISATIONS, and for `whiten` and `whiten-noise` the σ (voxels) of the
+    Gaussian low-pass envelope and of the Gaussian whose complement high-passes (0: none)."""
 
     method: str = "whiten"
     lowpass: float = 1.0
     highpass: float = 0.0
+
+    @property
+    def needs_halves(self) -> bool:
+        """Whether tomograms need their even/odd half tomograms (`templearn.halves`)."""
+        return self.method == "whiten-noise"
 
     def validate(self) -> None:
         if self.method not in NORMALISATIONS:
