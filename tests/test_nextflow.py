@@ -238,8 +238,12 @@ def staged(pattern: str, paths: Any) -> list[str]:
 
 
 def pairs(specs: tuple[str, ...], pattern: str) -> list[list[str]]:
-    """TOMOGRAM,LABELS_DIR items as the two staged lists of the train module."""
-    return [staged(pattern, [spec.split(",")[k] for spec in specs]) for k in (0, 1)]
+    """TOMOGRAM,LABELS_DIR items as the two staged lists of the train module: the
+    tomograms' folders (their half tomograms travel with them) and the labels folders."""
+    tomograms, labels = zip(*(spec.split(",") for spec in specs), strict=True) if specs \
+        else ((), ())
+    assert all(Path(t).name == "tomogram.mrc" for t in tomograms)
+    return [staged(pattern, [Path(t).parent for t in tomograms]), staged(pattern, labels)]
 
 
 def optional(path: Path | None) -> str | list[str]:
@@ -271,7 +275,8 @@ def binding(stage: str, i: Any) -> dict[str, Any]:
         "reconstruct": lambda: {"tilt": i.tilt_series.parent.name},
         "labels": lambda: {"molecules": i.molecules.name, "tomogram": i.like.name,
                            "references": []},
-        "segment": lambda: {"tomogram": i.tomogram.name, "model": i.model.name},
+        "segment": lambda: {"tomogram": i.tomogram.name, "halves": [],
+                            "model": i.model.name},
         "pick": lambda: {"segmentation": i.labels.parent.name, "mask": optional(i.mask)},
         "evaluate": lambda: {"picks": i.picks.name, "mask": optional(i.mask),
                              "targets": staged("truth/*", [i.targets])[0]},

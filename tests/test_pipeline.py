@@ -53,7 +53,7 @@ def test_noise_units_need_half_tomograms_for_every_tomogram(tmp_path):
     user's tomograms must have its halves beside it; checked before any task runs."""
     good = write(tmp_path / "a.yaml", MINIMAL)
     noise = ["train.normalise=whiten-noise"]
-    with pytest.raises(InputError, match="reconstruct.halves: true"):
+    with pytest.raises(InputError, match=r"reconstruct\.halves: true"):
         load_experiment([good], noise)
     halves = noise + ["reconstruct.halves=true"]
     load_experiment([good], halves)

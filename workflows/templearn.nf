@@ -48,7 +48,8 @@ workflow TEMPLEARN {
         .map { items ->
             def train = items.findAll { item -> item[0].kind == 'train' }
             def validation = items.findAll { item -> item[0].kind == 'val' }
-            withArgs(records, params, 'train', [[id: 'training'], train.collect { item -> item[1] }, train.collect { item -> item[2] }, validation.collect { item -> item[1] }, validation.collect { item -> item[2] }])
+            // train takes each tomogram's folder: its half tomograms travel with it
+            withArgs(records, params, 'train', [[id: 'training'], train.collect { item -> item[1].parent }, train.collect { item -> item[2] }, validation.collect { item -> item[1].parent }, validation.collect { item -> item[2] }])
         }
     TEMPLEARN_TRAIN(training_in)
 

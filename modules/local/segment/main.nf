@@ -5,7 +5,8 @@ process TEMPLEARN_SEGMENT {
     container "templearn-${task.ext.image ?: 'unet'}:${workflow.manifest.version}"
 
     input:
-    tuple val(meta), path(tomogram), path(model)
+    // The tomogram's half tomograms (none, or even and odd) are staged beside it.
+    tuple val(meta), path(tomogram), path(halves, arity: '0..2'), path(model)
 
     output:
     tuple val(meta), path("${prefix}"), emit: segmentation

@@ -5,7 +5,8 @@ process TEMPLEARN_TRAIN {
     container "templearn-${task.ext.image ?: 'unet'}:${workflow.manifest.version}"
 
     input:
-    // Tomograms and their labels directories, in the same order; validation ones may be none.
+    // Tomogram directories (templearn reconstruct: tomogram.mrc, and with --halves its half
+    // tomograms) and their labels directories, in the same order; validation ones may be none.
     tuple val(meta), path(tomograms, arity: '1..*', stageAs: 'sample?/*'), path(labels, arity: '1..*', stageAs: 'sample?/*'), path(val_tomograms, arity: '0..*', stageAs: 'validation?/*'), path(val_labels, arity: '0..*', stageAs: 'validation?/*')
 
     output:
@@ -17,8 +18,8 @@ process TEMPLEARN_TRAIN {
     script:
     def args = task.ext.args ?: ''
     prefix = task.ext.prefix ?: 'training'
-    def sample_args = [tomograms, labels].transpose().collect { tomogram, dir -> "--sample ${tomogram},${dir}" }.join(' ')
-    def validation_args = [val_tomograms, val_labels].transpose().collect { tomogram, dir -> "--validation ${tomogram},${dir}" }.join(' ')
+    def sample_args = [tomograms, labels].transpose().collect { tomo, dir -> "--sample ${tomo}/tomogram.mrc,${dir}" }.join(' ')
+    def validation_args = [val_tomograms, val_labels].transpose().collect { tomo, dir -> "--validation ${tomo}/tomogram.mrc,${dir}" }.join(' ')
     """
     templearn train ${sample_args} ${validation_args} ${args} -o ${prefix}
     """

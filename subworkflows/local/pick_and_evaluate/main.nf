@@ -6,7 +6,7 @@
 include { TEMPLEARN_SEGMENT  } from '../../../modules/local/segment'
 include { TEMPLEARN_PICK     } from '../../../modules/local/pick'
 include { TEMPLEARN_EVALUATE } from '../../../modules/local/evaluate'
-include { withArgs           } from '../utils_templearn'
+include { halvesOf; withArgs } from '../utils_templearn'
 
 workflow PICK_AND_EVALUATE {
     take:
@@ -18,7 +18,7 @@ workflow PICK_AND_EVALUATE {
     TEMPLEARN_SEGMENT(
         tomograms
             .combine(model)
-            .map { meta, tomogram, _targets, _mask, dir -> withArgs(records, params, 'segment', [meta, tomogram, dir]) }
+            .map { meta, tomogram, _targets, _mask, dir -> withArgs(records, params, 'segment', [meta, tomogram, halvesOf(tomogram), dir]) }
     )
     by_id = tomograms.map { meta, _tomogram, targets, mask -> [meta.id, meta, targets, mask] }
     TEMPLEARN_PICK(

@@ -63,6 +63,14 @@ def taskArgs(Map records, Map p, String stage, Map meta) {
     return stageArgs(records, stage, stageValues(p, stage, meta))
 }
 
+// The even/odd half tomograms beside a tomogram (`templearn reconstruct --halves`:
+// templearn.halves.half_paths), those that exist: staged beside it for a model that measures
+// the noise between them (train --normalise whiten-noise).
+def halvesOf(Object tomogram) {
+    def stem = tomogram.name.replaceAll(/\.mrc$/, '')
+    return ['even', 'odd'].collect { half -> tomogram.resolveSibling("${stem}_${half}.mrc") }.findAll { path -> path.exists() }
+}
+
 // A structure file's name without its suffixes (templearn.structure.structure_stem).
 def modelStem(Object path) {
     return path.name.replaceFirst(/(?i)\.(pdb|ent|cif|mmcif)(\.gz)?$/, '')
