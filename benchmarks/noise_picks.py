@@ -5,7 +5,10 @@ A picker meant for real data must leave empty ice alone. This makes tomograms of
 noise — white, and white without the missing wedge of a ±45° and a ±60° tilt range (whitened
 and high-passed as the picker sees them, these have the autocorrelation of the Parakeet
 transfer tomograms) — segments and picks them as `templearn run` would, and prints the
-share of voxels labelled as each class and the number of picks. Every pick is false.
+share of voxels labelled as each class and the number of picks. Every pick is false. Each
+tomogram is the mean of two independent noise halves, written beside it as its half
+tomograms (`templearn.halves`), so models trained with `--normalise whiten-noise` read
+them as `segment` does.
 
     python benchmarks/noise_picks.py MODEL_DIR [--shape X Y Z] [--radius 6] [-o OUT]
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from templearn import star
+from templearn.halves import half_paths
 from templearn.mrc import Volume, read_mrc, write_mrc
 from templearn.unet.augment import wedge_noise
 from templearn.unet.store import read_info
@@ -63,8 +67,13 @@ def main() -> None:
     for kind, tilt_max in KINDS.items():
         folder = out / kind
         folder.mkdir(parents=True, exist_ok=True)
-        volume = noise_tomogram(tuple(args.shape[::-1]), tilt_max, rng)
-        write_mrc(folder / "tomogram.mrc", Volume(volume, info.voxel_size))
+        # Two independent halves and their mean (pure noise, as `reconstruct --halves` makes
+        # them), for models that measure the noise between the halves.
+        halves = [noise_tomogram(tuple(args.shape[::-1]), tilt_max, rng) for _ in range(2)]
+        tomogram = folder / "tomogram.mrc"
+        write_mrc(tomogram, Volume((halves[0] + halves[1]) / 2, info.voxel_size))
+        for path, half in zip(half_paths(tomogram), halves, strict=True):
+            write_mrc(path, Volume(half, info.voxel_size))
         templearn("segment", "-o", str(folder / "seg"), "--tile", str(args.tile), "--crop", "8",
                   str(folder / "tomogram.mrc"), str(args.model))
         templearn("pick", "--scores", str(folder / "seg"), "--radius", args.radius,

@@ -134,3 +134,27 @@ def test_whiten_noise_needs_two_different_halves(coloured):
         normalise(coloured, how)
     with pytest.raises(InputError, match="identical"):
         normalise(coloured, how, (coloured, coloured))
+
+
+
+
+def test_whiten_snr_whitens_the_noise_not_the_tomogram(coloured, rng):
+    """Per shell in units of its own noise: the filter comes from the half tomograms only
+    (so it is linear in the tomogram), and noise whose power rises with frequency (as a WBP
+    tomogram's does) comes out white at unit s.d. under a strong signal."""
+    signal = coloured / coloured.std() * 4
+    even, odd = (signal + radial_filter(rng.standard_normal(signal.shape).astype(np.float32),
+                                        lambda k: 0.1 + 4 * k) for _ in range(2))
+    tomogram = (even + odd) / 2
+    how = Normalisation("whiten-snr", 0.0)
+    out = normalise(tomogram, how, (even, odd))
+    noise = normalise(tomogram - signal, how, (even, odd))
+    np.testing.assert_allclose(out, noise + normalise(signal, how, (even, odd)), atol=1e-3)
+    assert abs(float(noise.std()) - 1) < 0.05
+    before = shell_power(tomogram - signal)[2:20]
+    after = shell_power(noise)[2:20]
+    assert before.max() / before.min() > 20 and after.max() / after.min() < 1.5
+    # whiten-noise flattens the tomogram's spectrum, not the noise's: not linear
+    other = Normalisation("whiten-noise", 0.0)
+    assert np.abs(normalise(tomogram, other, (even, odd)) - normalise(
+        tomogram - signal, other, (even, odd)) - normalise(signal, other, (even, odd))).max() > 0.1

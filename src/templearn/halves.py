@@ -4,8 +4,9 @@ Each half is reconstructed from every other image of the tilt series (in tilt-an
 so the two share the particles but not the counting noise: half their difference is an
 estimate of the full tomogram's noise (as used by cryoCARE and by FSC-based resolution
 estimates). `templearn reconstruct --halves` writes them beside the tomogram as
-`<stem>_even.mrc` and `<stem>_odd.mrc`; the `whiten-noise` normalisation
-(`templearn.unet.normalise`) reads them to put every tomogram in units of its own noise.
+`<stem>_even.mrc` and `<stem>_odd.mrc`; the `whiten-noise` and `whiten-snr`
+normalisations (`templearn.unet.normalise`) read them to put every tomogram in units of
+its own noise.
 """
 
 from __future__ import annotations

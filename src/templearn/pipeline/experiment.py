@@ -178,20 +178,22 @@ class Experiment(Record):
 
     def check_halves(self) -> None:
         """A normalisation that measures the noise from half tomograms (`train --normalise
-        whiten-noise`) needs them for every tomogram: `reconstruct.halves`, and the user's
-        tomograms' halves beside them (`templearn.halves`)."""
+        whiten-noise` or `whiten-snr`) needs them for every tomogram: `reconstruct.halves`,
+        and the user's tomograms' halves beside them (`templearn.halves`)."""
         from templearn.halves import half_paths
 
-        if not self.stage_params("train").normalisation().needs_halves:
+        train = self.stage_params("train")
+        if not train.normalisation().needs_halves:
             return
         if not self.stage_params("reconstruct").halves:
-            raise InputError("train.normalise whiten-noise needs reconstruct.halves: true (the "
-                             "noise is measured between the half tomograms)")
+            raise InputError(f"train.normalise {train.normalise} needs reconstruct.halves: "
+                             "true (the noise is measured between the half tomograms)")
         for i, tomogram in enumerate(self.user_tomograms()):
             for path in half_paths(tomogram.tomogram):
                 if not path.is_file():
-                    raise InputError(f"tomograms[{i}]: train.normalise whiten-noise needs the "
-                                     f"half tomograms beside {tomogram.tomogram.name} "
+                    raise InputError(f"tomograms[{i}]: train.normalise {train.normalise} "
+                                     f"needs the half tomograms beside "
+                                     f"{tomogram.tomogram.name} "
                                      f"(`templearn reconstruct --halves`)", path)
 
 

@@ -53,7 +53,8 @@ class Params(StageParams):
                           choices=BACKENDS)
     halves: bool = option(False, "Also write tomogram_even.mrc and tomogram_odd.mrc, each "
                                  "from every other tilt: the noise measure of the "
-                                 "whiten-noise normalisation (train --normalise).")
+                                 "whiten-noise / whiten-snr normalisations (train "
+                                 "--normalise).")
 
     def reconstruction(self) -> ReconstructParams:
         """The reconstruction's parameters (validated; InputError naming the option)."""

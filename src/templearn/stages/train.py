@@ -117,12 +117,14 @@ class Params(StageParams):
                    "on how a simulator or microscope shapes it; docs/transfer.md), "
                    "whiten-noise (whitened, then in units of the noise measured between the "
                    "tomogram's half tomograms, `reconstruct --halves`: a sparse tomogram's "
-                   "noise is not raised to its particles' strength) or zscore.",
+                   "noise is not raised to its particles' strength), whiten-snr (every "
+                   "frequency shell in units of its own noise, from the same halves) or "
+                   "zscore.",
         choices=NORMALISATIONS)
-    whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten(-noise): Gaussian "
+    whiten_lowpass: float = option(_N.lowpass, "With --normalise whiten*: Gaussian "
                                                "blur after whitening (σ, voxels; 0: none).",
                                    minimum=0)
-    whiten_highpass: float = option(_N.highpass, "With --normalise whiten(-noise): remove the "
+    whiten_highpass: float = option(_N.highpass, "With --normalise whiten*: remove the "
                                                  "scales "
                                                  "a Gaussian blur of this σ keeps (voxels; "
                                                  "0: none), where a low-dose tomogram's "

@@ -22,7 +22,7 @@ LOSSES = ("tversky", "dice", "cross-entropy", "tversky-ce", "nnpu", "pu-kl")
 #: Architecture presets (`templearn.unet.model.PRESETS`).
 PRESET_NAMES = ("deepfinder", "cpu-small")
 #: How tomograms are prepared for the network (`templearn.unet.normalise`).
-NORMALISATIONS = ("zscore", "whiten", "whiten-noise")
+NORMALISATIONS = ("zscore", "whiten", "whiten-noise", "whiten-snr")
 #: Learning-rate schedules (`templearn.unet.train.learning_rate_schedule`).
 LR_SCHEDULES = ("constant", "cosine")
 #: How the validation tomograms are picked (`templearn.unet.train.pick_level_metrics`).
@@ -52,7 +52,7 @@ class Normalisation:
     @property
     def needs_halves(self) -> bool:
         """Whether tomograms need their even/odd half tomograms (`templearn.halves`)."""
-        return self.method == "whiten-noise"
+        return self.method in ("whiten-noise", "whiten-snr")
 
     def validate(self) -> None:
         if self.method not in NORMALISATIONS:
