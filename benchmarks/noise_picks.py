@@ -7,8 +7,8 @@ and high-passed as the picker sees them, these have the autocorrelation of the P
 transfer tomograms) — segments and picks them as `templearn run` would, and prints the
 share of voxels labelled as each class and the number of picks. Every pick is false. Each
 tomogram is the mean of two independent noise halves, written beside it as its half
-tomograms (`templearn.halves`), so models trained with `--normalise whiten-noise` read
-them as `segment` does.
+tomograms (`templearn.halves`), so models trained in noise units (`--normalise
+whiten-noise` / `whiten-snr`) read them as `segment` does.
 
     python benchmarks/noise_picks.py MODEL_DIR [--shape X Y Z] [--radius 6] [-o OUT]
 """
@@ -75,7 +75,7 @@ def main() -> None:
         for path, half in zip(half_paths(tomogram), halves, strict=True):
             write_mrc(path, Volume(half, info.voxel_size))
         templearn("segment", "-o", str(folder / "seg"), "--tile", str(args.tile), "--crop", "8",
-                  str(folder / "tomogram.mrc"), str(args.model))
+                  str(tomogram), str(args.model))
         templearn("pick", "--scores", str(folder / "seg"), "--radius", args.radius,
                   "--validated-min-size", "--name", kind, "-o", str(folder / "picks"),
                   str(folder / "seg" / "labels.mrc"))

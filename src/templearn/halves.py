@@ -38,15 +38,23 @@ def split_views(angles_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[0::2], order[1::2]
 
 
+def require_halves(tomogram: str | os.PathLike[str], where: str = "") -> tuple[Path, Path]:
+    """The half tomograms' paths, or InputError naming the first missing one (`where`
+    prefixes the message: the option or params-file item that named the tomogram)."""
+    paths = half_paths(tomogram)
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{where}this model needs the even/odd half tomograms beside "
+                             f"{Path(tomogram).name} (`templearn reconstruct --halves`)", path)
+    return paths
+
+
 def read_halves(tomogram: str | os.PathLike[str], shape: tuple[int, ...]
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The even and odd half tomograms beside `tomogram` (float32), checked against the
     tomogram's `shape`; InputError naming the missing or mismatched file."""
     halves = []
-    for path in half_paths(tomogram):
-        if not path.is_file():
-            raise InputError("this model needs the even/odd half tomograms beside the "
-                             "tomogram (`templearn reconstruct --halves`)", path)
+    for path in require_halves(tomogram):
         data = read_mrc(path).data
         if data.shape != tuple(shape):
             raise InputError(f"half tomogram {data.shape} does not match the tomogram "

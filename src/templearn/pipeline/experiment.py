@@ -180,7 +180,7 @@ class Experiment(Record):
         """A normalisation that measures the noise from half tomograms (`train --normalise
         whiten-noise` or `whiten-snr`) needs them for every tomogram: `reconstruct.halves`,
         and the user's tomograms' halves beside them (`templearn.halves`)."""
-        from templearn.halves import half_paths
+        from templearn.halves import require_halves
 
         train = self.stage_params("train")
         if not train.normalisation().needs_halves:
@@ -189,12 +189,8 @@ class Experiment(Record):
             raise InputError(f"train.normalise {train.normalise} needs reconstruct.halves: "
                              "true (the noise is measured between the half tomograms)")
         for i, tomogram in enumerate(self.user_tomograms()):
-            for path in half_paths(tomogram.tomogram):
-                if not path.is_file():
-                    raise InputError(f"tomograms[{i}]: train.normalise {train.normalise} "
-                                     f"needs the half tomograms beside "
-                                     f"{tomogram.tomogram.name} "
-                                     f"(`templearn reconstruct --halves`)", path)
+            require_halves(tomogram.tomogram, f"tomograms[{i}] (train.normalise "
+                                              f"{train.normalise}): ")
 
 
 def stage_params(stage: str, section: Mapping[str, Any], where: str = "") -> Any:

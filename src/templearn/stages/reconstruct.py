@@ -81,12 +81,13 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     series = read_tilt_series(inputs.tilt_series, inputs.angles)
     views = split_views(series.angles_deg) if params.halves else None
-    tomogram = reconstruct_tomogram(series, params.reconstruction())
+    how = params.reconstruction()
+    tomogram = reconstruct_tomogram(series, how)
     if views is not None:
         for path, view in zip(half_paths(out / TOMOGRAM), views, strict=True):
             half = replace(series, images=series.images[view],
                            angles_deg=series.angles_deg[view])
-            write_mrc(path, reconstruct_tomogram(half, params.reconstruction()))
+            write_mrc(path, reconstruct_tomogram(half, how))
     write_mrc(out / TOMOGRAM, tomogram)
     shape = "×".join(map(str, tomogram.data.shape[::-1]))
     origin = ",".join(f"{v:g}" for v in tomogram.origin)

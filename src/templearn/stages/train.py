@@ -263,16 +263,12 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
     from templearn.errors import InputError
     from templearn.files import require_file
-    from templearn.halves import half_paths
+    from templearn.halves import require_halves
     from templearn.stages.pick import radii_of
 
     # Every check that needs no tomogram first: options, files, headers.
     train_pairs = pairs(inputs.sample, "--sample")
     val_pairs = pairs(inputs.validation, "--validation")
-    if params.normalisation().needs_halves and inputs.init is None:
-        for tomogram, _ in train_pairs + val_pairs:
-            for half in half_paths(tomogram):
-                require_file(half)
     if not train_pairs:
         raise InputError(f"--sample: give at least one {PAIR}")
     if inputs.init is not None:
@@ -282,6 +278,15 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         if params.widths is not None:
             raise InputError("--widths does not go with --init (the model keeps its "
                              "architecture)")
+    init_info = None
+    if inputs.init is not None:  # fine-tuning keeps the model's normalisation
+        from templearn.unet.store import read_info
+
+        init_info = read_info(inputs.init)
+    how = init_info.normalisation if init_info is not None else params.normalisation()
+    if how.needs_halves:
+        for tomogram, _ in train_pairs + val_pairs:
+            require_halves(tomogram)
     if not val_pairs and len(train_pairs) > 1 and params.val_fraction > 0:
         n_val = max(1, math.ceil(len(train_pairs) * params.val_fraction))
         train_pairs, val_pairs = train_pairs[:-n_val], train_pairs[-n_val:]
@@ -295,13 +300,9 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     from templearn.progress import log
     from templearn.unet.data import load_labelled
     from templearn.unet.model import PRESETS
-    from templearn.unet.store import read_info
     from templearn.unet.train import train
 
     enable_compilation_cache()
-    init_info = read_info(inputs.init) if inputs.init is not None else None
-    how = (init_info.normalisation if init_info is not None  # fine-tuning keeps the model's
-           else params.normalisation())
     train_data = [load_labelled(t, d, how) for t, d in train_pairs]
     val_data = [load_labelled(t, d, how) for t, d in val_pairs]
     n_classes = max([*names, *(int(d.labels.max()) for d in train_data + val_data)]) + 1

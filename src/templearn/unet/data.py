@@ -48,7 +48,7 @@ class LabelledTomogram:
 def load_labelled(tomogram: str | os.PathLike[str], label_dir: str | os.PathLike[str],
                   how: Normalisation | None = None) -> LabelledTomogram:
     """A tomogram with `labels.mrc` and `targets.star` from `templearn labels`, normalised
-    by `how` (default: whitened; `whiten-noise` reads the tomogram's half tomograms)."""
+    by `how` (default: whitened; noise units read the tomogram's half tomograms)."""
     label_dir = Path(label_dir)
     volume = read_mrc(tomogram)
     labels = read_mrc(label_dir / "labels.mrc")

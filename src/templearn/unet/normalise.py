@@ -110,15 +110,15 @@ def whiten_noise(tomogram: np.ndarray, even: np.ndarray, odd: np.ndarray, lowpas
 def normalise(tomogram: np.ndarray, how: Normalisation | None = None,
               halves: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The tomogram as the network sees it (float32), by `how` (default: whitened);
-    `whiten-noise` needs the (even, odd) `halves`."""
+    `whiten-noise` and `whiten-snr` need the (even, odd) `halves`."""
     how = how or Normalisation()
     if how.method == "zscore":
         return zscore(tomogram)
     if how.method == "whiten":
         return whiten(tomogram, how.lowpass, how.highpass)
-    if how.method in ("whiten-noise", "whiten-snr"):
+    if how.needs_halves:
         if halves is None:
-            raise InputError("--normalise whiten-noise needs the even/odd half tomograms "
+            raise InputError(f"--normalise {how.method} needs the even/odd half tomograms "
                              "(`templearn reconstruct --halves`)")
         return whiten_noise(tomogram, *halves, how.lowpass, how.highpass,
                             per_shell=how.method == "whiten-snr")

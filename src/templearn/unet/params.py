@@ -23,6 +23,8 @@ LOSSES = ("tversky", "dice", "cross-entropy", "tversky-ce", "nnpu", "pu-kl")
 PRESET_NAMES = ("deepfinder", "cpu-small")
 #: How tomograms are prepared for the network (`templearn.unet.normalise`).
 NORMALISATIONS = ("zscore", "whiten", "whiten-noise", "whiten-snr")
+#: Those that measure the noise between a tomogram's half tomograms (`templearn.halves`).
+NOISE_UNIT_NORMALISATIONS = ("whiten-noise", "whiten-snr")
 #: Learning-rate schedules (`templearn.unet.train.learning_rate_schedule`).
 LR_SCHEDULES = ("constant", "cosine")
 #: How the validation tomograms are picked (`templearn.unet.train.pick_level_metrics`).
@@ -42,8 +44,8 @@ def from_fields(cls: type[S], source: Any, **values: Any) -> S:
 @dataclass(frozen=True)
 class Normalisation:
     """How tomograms are prepared for the network (`templearn.unet.normalise`): `method`
-    one of NORMALISATIONS, and for `whiten` and `whiten-noise` the σ (voxels) of the
-    Gaussian low-pass envelope and of the Gaussian whose complement high-passes (0: none)."""
+    one of NORMALISATIONS, and for the `whiten*` ones the σ (voxels) of the Gaussian
+    low-pass envelope and of the Gaussian whose complement high-passes (0: none)."""
 
     method: str = "whiten"
     lowpass: float = 1.0
@@ -52,7 +54,7 @@ class Normalisation:
     @property
     def needs_halves(self) -> bool:
         """Whether tomograms need their even/odd half tomograms (`templearn.halves`)."""
-        return self.method in ("whiten-noise", "whiten-snr")
+        return self.method in NOISE_UNIT_NORMALISATIONS
 
     def validate(self) -> None:
         if self.method not in NORMALISATIONS:
