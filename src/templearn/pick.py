@@ -41,7 +41,6 @@ from scipy import ndimage
 
 from templearn import star
 from templearn.errors import InputError
-from templearn.progress import log
 from templearn.sample import CLASS_NAME
 
 METHODS = ("meanshift", "components", "peaks")
@@ -115,7 +114,6 @@ def pick_particles(
             keep &= _inside(xyz, inside)
         name = (class_names or {}).get(k, f"class{k}")
         tables.append(_table(xyz[keep], size[keep], value[keep], k, name, tomo_name))
-        log(f"pick: {name}: {int(keep.sum())} picks ({method})")
     picks = pd.concat(tables, ignore_index=True) if tables else _table(
         np.zeros((0, 3)), np.zeros(0, int), np.zeros(0), 0, "", tomo_name)
     return picks

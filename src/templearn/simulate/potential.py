@@ -133,7 +133,7 @@ def ice_texture(shape_zyx: tuple[int, int, int], voxel_size: float, std: float,
                             np.fft.rfftfreq(shape_zyx[2]), indexing="ij")
         k2 = sum(f**2 for f in freqs)
         noise = np.fft.irfftn(np.fft.rfftn(noise) * np.exp(-2 * np.pi**2 * sigma**2 * k2),
-                              s=shape_zyx).astype(np.float32)
+                              s=shape_zyx, axes=(0, 1, 2)).astype(np.float32)
     return noise * (std / max(float(noise.std()), 1e-12))
 
 
