@@ -24,8 +24,12 @@ distractor of a test tomogram is ever used in training, which uses the bundled o
 
 Each case costs half an hour to an hour of one CPU core (the exit wave); cases run in parallel
 (`--jobs`), and a killed run resumes (Parakeet steps and finished stages are kept).
+Samples are packed once and kept in the repository (`benchmarks/transfer_samples/CASE.star`,
+file names only; `--store-samples` writes them): a case whose sample is stored is simulated
+from it, so the benchmark's tomograms stay the same when `tetris` changes (finding 11).
 
     python benchmarks/transfer_cases.py [--cache DIR] [--cases defocus vpp] [--jobs 2]
+                                        [--store-samples]
     templearn run params/ribosome.yaml DIR/transfer-tomograms.yaml -o runs/transfer
     templearn run params/apoferritin.yaml DIR/transfer-apoferritin.yaml -o runs/apoferritin
 """
@@ -41,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from templearn import data
+from templearn import data, star
 from templearn.acquisition import Acquisition, write_acquisitions
 from templearn.stages import density, labels, reconstruct, simulate, tetris
 from templearn.stages.base import recorded_fingerprint
@@ -52,6 +56,8 @@ SHARED = STRUCTURES / "distractors"
 TARGETS = {"ribosome": lambda: [data.target_structure()],
            "apoferritin": lambda: [STRUCTURES / "large" / "4v1w.cif"],
            "nucleosome": lambda: sorted((STRUCTURES / "nucleosome").glob("*.pdb"))}
+#: Packed samples of the cases, kept so that the cases outlive changes to `tetris`.
+STORED_SAMPLES = Path(__file__).resolve().parent / "transfer_samples"
 #: Target → the params layer listing its finished cases.
 LAYERS = {"ribosome": "transfer-tomograms.yaml", "apoferritin": "transfer-apoferritin.yaml",
           "nucleosome": "transfer-nucleosome.yaml"}
@@ -148,13 +154,64 @@ def prepare(cache: Path, cases: list[Case]) -> None:
                                            if c.table == table])
 
 
-def make_case(cache: Path, name: str) -> dict:
-    """sample → Parakeet tilt series → tomogram → labels for one case."""
-    base, case = cache / name, CASES[name]
+def stored_sample_path(name: str) -> Path:
+    return STORED_SAMPLES / f"{name}.star"
+
+
+def store_sample(molecules: Path, name: str) -> None:
+    """Keep a packed sample in the repository, its map and structure files by name only."""
+    blocks = star.read_blocks(molecules)
+    table = blocks[star.PARTICLES_BLOCK]
+    for column in (star.MAP_FILE, star.STRUCTURE_FILE):
+        table[column] = [Path(value).name for value in table[column]]
+    STORED_SAMPLES.mkdir(exist_ok=True)
+    star.write_star(stored_sample_path(name), blocks)
+
+
+def restore_sample(cache: Path, name: str, molecules: Path) -> None:
+    """A stored sample as molecules.star, its files found again on this machine: the maps in
+    the cache, the structures among the target's and the held-out distractors'."""
+    case = CASES[name]
+    blocks = star.read_blocks(stored_sample_path(name))
+    table = blocks[star.PARTICLES_BLOCK]
+    structures = {p.name: p for p in [*TARGETS[case.target](), *held_out_distractors()]}
+    unknown = sorted(set(table[star.STRUCTURE_FILE]) - set(structures))
+    if unknown:
+        raise SystemExit(f"{stored_sample_path(name)}: structures not found: {unknown}")
+    folders = {"template": case.target, "distractor": "distractors"}
+    table[star.MAP_FILE] = [str(case.maps(cache, folders[kind]) / file) for kind, file
+                            in zip(table[star.MOLECULE_CLASS], table[star.MAP_FILE],
+                                   strict=True)]
+    table[star.STRUCTURE_FILE] = [str(structures[file]) for file in table[star.STRUCTURE_FILE]]
+    if molecules.is_file() and same_tables(star.read_blocks(molecules), blocks):
+        return  # rewriting would change the file's bytes (a time stamp) and its fingerprint
+    molecules.parent.mkdir(parents=True, exist_ok=True)
+    star.write_star(molecules, blocks)
+
+
+def same_tables(first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(first[k].equals(second[k]) for k in first)
+
+
+def pack(cache: Path, name: str, store: bool = False) -> Path:
+    """The case's sample (molecules.star): the stored one, else packed (and kept if `store`)."""
+    case = CASES[name]
+    molecules = cache / name / "sample" / "molecules.star"
+    if stored_sample_path(name).is_file():
+        restore_sample(cache, name, molecules)
+        return molecules
     once(tetris, tetris.Params(name=f"parakeet-{name}", seed=case.seed, **case.packing),
          tetris.Inputs(template={case.target: case.maps(cache, case.target)},
-                       distractors=(case.maps(cache, "distractors"),)), base / "sample")
-    molecules = base / "sample" / "molecules.star"
+                       distractors=(case.maps(cache, "distractors"),)), molecules.parent)
+    if store:
+        store_sample(molecules, name)
+    return molecules
+
+
+def make_case(cache: Path, name: str, store: bool = False) -> dict:
+    """sample → Parakeet tilt series → tomogram → labels for one case."""
+    base, case = cache / name, CASES[name]
+    molecules = pack(cache, name, store)
     once(simulate, simulate.Params(row=name, backend="parakeet", seed=case.seed),
          simulate.Inputs(molecules=molecules, acquisitions=cache / case.table),
          base / "tilt")
@@ -180,11 +237,20 @@ def main() -> None:
         "TEMPLEARN_CACHE", Path.home() / ".cache" / "templearn")) / "transfer")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--store-samples", action="store_true",
+                        help="keep newly packed samples in benchmarks/transfer_samples")
+    parser.add_argument("--pack-only", action="store_true",
+                        help="pack the samples (with --store-samples: keep them), simulate none")
     args = parser.parse_args()
     cache = args.cache.resolve()
     prepare(cache, [CASES[name] for name in args.cases])
+    if args.pack_only:
+        for name in args.cases:
+            print(pack(cache, name, args.store_samples))
+        return
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(make_case, [cache] * len(args.cases), args.cases))
+        list(pool.map(make_case, [cache] * len(args.cases), args.cases,
+                      [args.store_samples] * len(args.cases)))
     for target, layer_name in LAYERS.items():  # every finished case, also earlier ones
         tomograms = [entry(cache, name) for name, case in CASES.items()
                      if case.target == target
