@@ -375,3 +375,33 @@ def test_a_killed_training_resumes_from_its_work_dir(tmp_path, labelled, monkeyp
     assert files_mention(killed, work.name) == [] and files_mention(killed, ".partial") == []
     with pytest.raises(InputError, match="--sample"):
         train.run(params, train.Inputs(sample=("nocomma",)), tmp_path / "again")
+
+
+def test_pick_drops_picks_where_the_half_tomograms_disagree(tmp_path, capsys):
+    from tests.test_halves import CENTRES, EMPTY, _blobs_and_noise
+
+    even, odd = _blobs_and_noise(np.random.default_rng(2))
+    tomogram = tmp_path / "tomo" / "tomogram.mrc"
+    for path, data in ((tomogram, (even + odd) / 2), (tomogram.parent / "tomogram_even.mrc",
+                       even), (tomogram.parent / "tomogram_odd.mrc", odd)):
+        write_mrc(path, Volume(data.astype(np.float32), VOXEL))
+    grid = np.stack(np.meshgrid(*(np.arange(n) for n in even.shape), indexing="ij"), -1)
+    labels = np.zeros(even.shape, np.uint8)
+    for centre in (CENTRES[0], CENTRES[1], EMPTY[0]):  # two particles, one noise blob
+        labels[((grid - centre) ** 2).sum(-1) <= 9] = 1
+    write_mrc(tmp_path / "seg" / "labels.mrc", Volume(labels, VOXEL))
+    args = ("pick", str(tmp_path / "seg" / "labels.mrc"), "--radius", "4", "--method",
+            "components")
+    status, err = main(*args, "--halves", str(tomogram), "-o", str(tmp_path / "p"),
+                       capsys=capsys)
+    assert status == 0, err
+    kept = star.read_star(tmp_path / "p" / pick.PICKS)
+    zyx = kept[list(star.COORDINATES[::-1])].to_numpy()
+    assert np.allclose(np.sort(zyx, 0), np.sort(CENTRES[:2], 0), atol=0.5)
+    assert "1 dropped where the halves disagree" in err
+    # Missing halves: one line naming the file, nothing written.
+    (tomogram.parent / "tomogram_odd.mrc").unlink()
+    status, err = main(*args, "--halves", str(tomogram), "-o", str(tmp_path / "q"),
+                       capsys=capsys)
+    one_line_error(status, err, "--halves", "tomogram_odd.mrc")
+    assert not (tmp_path / "q").exists()

@@ -190,7 +190,7 @@ class Experiment(Record):
                              "true (the noise is measured between the half tomograms)")
         for i, tomogram in enumerate(self.user_tomograms()):
             require_halves(tomogram.tomogram, f"tomograms[{i}] (train.normalise "
-                                              f"{train.normalise}): ")
+                                              f"{train.normalise}) ")
 
 
 def stage_params(stage: str, section: Mapping[str, Any], where: str = "") -> Any:

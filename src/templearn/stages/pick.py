@@ -24,6 +24,9 @@ class Inputs(Record):
     classes: Path | None = option(None, "classes.json ({\"1\": \"ribosome\", ...}); default: "
                                         "beside LABELS.")
     mask: Path | None = option(None, "Mask (MRC): pick only where it is > 0.")
+    halves: Path | None = option(
+        None, "The segmented tomogram, its even/odd half tomograms beside it (`reconstruct "
+              "--halves`): drop picks where the halves agree no more than chance (--halves-z).")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class Params(StageParams):
     sigma: float = option(1.0, "peaks: Gaussian σ (voxels) smoothing the scores.", minimum=0)
     name: str | None = option(None, "Tomogram name in picks.star (default: the label map's "
                                     "folder).")
+    halves_z: float = option(
+        1.645, "With --halves: smallest agreement of the half tomograms within each pick's "
+               "radius, in s.d.s above chance (1.645: a one-sided 5 % test; noise picks "
+               "score ≈ N(0, 1), picks on any structure score high).")
     validated_min_size: bool = option(
         False, "Drop clusters smaller than the size that gave the best F1 on the training's "
                "validation tomograms (picking.json beside LABELS, written by segment from "
@@ -188,6 +195,23 @@ def validated_min_sizes(path: Path) -> dict[str, int]:
         raise InputError(f"expected {{\"min_size\": {{CLASS: SIZE}}}} ({exc})", path) from None
 
 
+def drop_disagreeing(picks: Any, even: Any, odd: Any, radii: dict[int, float],
+                     level: float) -> Any:
+    """The picks where the half tomograms agree above chance by at least `level` s.d.s."""
+    import numpy as np
+
+    from templearn import star
+    from templearn.halves import half_agreement
+
+    keep = np.ones(len(picks), bool)
+    for k, radius in radii.items():
+        rows = (picks[star.CLASS_ID] == k).to_numpy()
+        if rows.any():
+            zyx = picks.loc[rows, list(star.COORDINATES[::-1])].to_numpy(float)
+            keep[rows] = half_agreement(even, odd, zyx, radius) >= level
+    return picks[keep].reset_index(drop=True)
+
+
 def drop_small_clusters(picks: Any, min_sizes: dict[str, int]) -> Any:
     """The picks whose cluster is at least its class's size (classes not listed are kept)."""
     from templearn import star
@@ -208,6 +232,12 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
                  if params.validated_min_size else None)
     if inputs.mask is not None:
         same_grid(inputs.mask, shape, "the label map")
+    if inputs.halves is not None:
+        from templearn.halves import require_halves
+
+        same_grid(inputs.halves, shape, "the label map")
+        for half in require_halves(inputs.halves, "--halves "):
+            same_grid(half, shape, "the label map")
     classes_path = inputs.classes or labels_path.parent / "classes.json"
     names = read_classes(classes_path) if inputs.classes or classes_path.exists() else None
     if names is not None:
@@ -246,12 +276,20 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         tomo_name=tomo_name)
     if min_sizes is not None:
         picks = drop_small_clusters(picks, min_sizes)
+    dropped = ""
+    if inputs.halves is not None:
+        from templearn.halves import read_halves
+
+        before = len(picks)
+        picks = drop_disagreeing(picks, *read_halves(inputs.halves, label_map.shape), radii,
+                                 params.halves_z)
+        dropped = f"; {before - len(picks)} dropped where the halves disagree"
     star.write_star(out / PICKS, {
         star.GENERAL_BLOCK: star.general_table(label_map.shape, volume.voxel_size),
         star.PARTICLES_BLOCK: picks})
     counts = picks[star.CLASS_ID].value_counts()
     per_class = ", ".join(f"{n} {int(counts.get(k, 0))}" for k, n in sorted(names.items()))
-    return f"{len(picks)} picks ({per_class}) by {params.method} in {PICKS}"
+    return f"{len(picks)} picks ({per_class}) by {params.method}{dropped} in {PICKS}"
 
 
 STAGE = Stage(
