@@ -32,6 +32,7 @@ import yaml
 
 from templearn.cli import STAGE_NAMES, app
 from templearn.cli.build import from_cli
+from templearn.halves import half_paths
 from templearn.pipeline import nfschema
 from templearn.pipeline.containers import BACKEND_IMAGES, GPU_IMAGES, IMAGE_OF_STAGE, IMAGES
 from templearn.pipeline.experiment import Experiment, merge, read_yaml
@@ -218,7 +219,7 @@ VARIETY = {
     "match": {"angular_step": 30, "symmetry": "C2", "invert": False},
 }
 EXPERIMENTS = ("-profile test", "params/test.yaml", "params/demo.yaml", "variety",
-               "params/test.yaml+params/with-match.yaml")
+               "params/test.yaml+params/with-match.yaml", "params/test.yaml+tests/data/halves.yaml")
 
 
 def experiment_params(name: str, config_params: dict[str, Any]) -> dict[str, Any]:
@@ -277,7 +278,10 @@ def binding(stage: str, i: Any) -> dict[str, Any]:
                            "references": []},
         "segment": lambda: {"tomogram": i.tomogram.name, "halves": [],
                             "model": i.model.name},
-        "pick": lambda: {"segmentation": i.labels.parent.name, "mask": optional(i.mask)},
+        "pick": lambda: {"segmentation": i.labels.parent.name, "mask": optional(i.mask),
+                         "tomogram": "tomogram.mrc" if i.halves is None else i.halves.name,
+                         "halves": [] if i.halves is None else [
+                             p.name for p in half_paths(i.halves)]},
         "evaluate": lambda: {"picks": i.picks.name, "mask": optional(i.mask),
                              "targets": staged("truth/*", [i.targets])[0]},
         "match": lambda: {"tomogram": i.tomogram.name,

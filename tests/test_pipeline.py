@@ -60,12 +60,33 @@ def test_noise_units_need_half_tomograms_for_every_tomogram(tmp_path):
     tomogram = tmp_path / "mine.mrc"
     tomogram.write_bytes(b"")
     own = write(tmp_path / "own.yaml", f"tomograms: [{{name: mine, tomogram: {tomogram}}}]\n")
-    load_experiment([good, own], ["reconstruct.halves=true"])  # whiten: no halves needed
-    with pytest.raises(InputError, match=r"mine_even.mrc: tomograms\[0\]"):
-        load_experiment([good, own], halves)
+    load_experiment([good, own])  # no halves made: none needed
+    for sets in (halves, ["reconstruct.halves=true"]):  # the picks are checked against them
+        with pytest.raises(InputError, match=r"mine_even.mrc: tomograms\[0\]"):
+            load_experiment([good, own], sets)
     for half in ("even", "odd"):
         (tmp_path / f"mine_{half}.mrc").write_bytes(b"")
     load_experiment([good, own], halves)
+
+
+def test_a_run_that_makes_half_tomograms_picks_with_them(tmp_path):
+    """reconstruct.halves: every pick task checks its picks against its tomogram's halves
+    (pick --halves); without it, none does."""
+    from templearn.pipeline.graph import build_tasks
+
+    good = write(tmp_path / "a.yaml", MINIMAL.replace("model.pdb", "bundled:1bxn")
+                 + "samples: {train: 1, validation: 0, test: 1}\n")
+    for sets, expected in (([], None), (["reconstruct.halves=true"], "tomogram.mrc")):
+        experiment, _ = load_experiment([good], sets)
+        run = tmp_path / "run"
+        picks = [t for t in build_tasks(experiment, run) if t.stage == "pick"]
+        assert picks
+        for task in picks:
+            halves = task.make_inputs().halves
+            name = task.name.split("/")[1]
+            assert (halves and halves.name) == expected
+            if expected:
+                assert halves == run / "tomograms" / name / "tomo" / "tomogram.mrc"
 
 
 def test_layers_and_set_override_key_by_key(tmp_path):

@@ -4,8 +4,9 @@ process TEMPLEARN_PICK {
     container "templearn-${task.ext.image ?: 'jax'}:${workflow.manifest.version}"
 
     input:
-    // segmentation: the segment output directory; mask: a file, or [] for none
-    tuple val(meta), path(segmentation), path(mask)
+    // segmentation: the segment output directory; mask: a file, or [] for none;
+    // tomogram and its even/odd halves (none: picks are not checked against them)
+    tuple val(meta), path(segmentation), path(mask), path(tomogram), path(halves, arity: '0..2')
 
     output:
     tuple val(meta), path("${prefix}"), emit: pick
@@ -16,8 +17,9 @@ process TEMPLEARN_PICK {
     def args = task.ext.args ?: ''
     prefix = task.ext.prefix ?: 'picks'
     def mask_arg = mask ? "--mask ${mask}" : ''
+    def halves_arg = halves ? "--halves ${tomogram}" : ''
     """
-    templearn pick --scores ${segmentation} ${mask_arg} ${args} -o ${prefix} ${segmentation}/labels.mrc
+    templearn pick --scores ${segmentation} ${mask_arg} ${halves_arg} ${args} -o ${prefix} ${segmentation}/labels.mrc
     """
 
     stub:

@@ -177,20 +177,21 @@ class Experiment(Record):
         self.check_halves()
 
     def check_halves(self) -> None:
-        """A normalisation that measures the noise from half tomograms (`train --normalise
-        whiten-noise` or `whiten-snr`) needs them for every tomogram: `reconstruct.halves`,
-        and the user's tomograms' halves beside them (`templearn.halves`)."""
+        """Half tomograms (`templearn.halves`): a normalisation that measures the noise
+        between them (`train --normalise whiten-noise` or `whiten-snr`) needs
+        `reconstruct.halves`, and a run that makes them picks with them (`pick --halves`),
+        so then the user's tomograms need their halves beside them too."""
         from templearn.halves import require_halves
 
         train = self.stage_params("train")
-        if not train.normalisation().needs_halves:
-            return
-        if not self.stage_params("reconstruct").halves:
+        halves = self.stage_params("reconstruct").halves
+        if train.normalisation().needs_halves and not halves:
             raise InputError(f"train.normalise {train.normalise} needs reconstruct.halves: "
                              "true (the noise is measured between the half tomograms)")
-        for i, tomogram in enumerate(self.user_tomograms()):
-            require_halves(tomogram.tomogram, f"tomograms[{i}] (train.normalise "
-                                              f"{train.normalise}) ")
+        if halves:
+            for i, tomogram in enumerate(self.user_tomograms()):
+                require_halves(tomogram.tomogram, f"tomograms[{i}] (reconstruct.halves: "
+                                                  "true: picks are checked against them) ")
 
 
 def stage_params(stage: str, section: Mapping[str, Any], where: str = "") -> Any:

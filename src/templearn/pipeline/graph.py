@@ -234,14 +234,18 @@ class GraphBuilder:
 
     def picking(self, name: str, tomogram: Path, targets: Path | None, mask: Path | None,
                 training: str, *deps: str) -> None:
-        """segment → pick → evaluate (when there is ground truth) of one tomogram."""
+        """segment → pick → evaluate (when there is ground truth) of one tomogram. A run
+        that reconstructs half tomograms drops the picks where they disagree (`pick
+        --halves`)."""
         base = f"picking/{name}"
         segment = self.add(f"{base}/segment", "segment", self.x.stage_params("segment"),
                            self.inputs("segment", tomogram=tomogram,
                                        model=self.path(training) / "model"), training, *deps)
+        halves = tomogram if self.x.stage_params("reconstruct").halves else None
         picks = self.add(f"{base}/picks", "pick", self.x.stage_params("pick", name=name),
                          self.inputs("pick", labels=self.path(segment) / "labels.mrc",
-                                     scores=(str(self.path(segment)),), mask=mask), segment)
+                                     scores=(str(self.path(segment)),), mask=mask,
+                                     halves=halves), segment)
         if targets is not None:
             self.add(f"{base}/evaluation", "evaluate", self.evaluate_params(),
                      self.inputs("evaluate", picks=self.path(picks) / "picks.star",

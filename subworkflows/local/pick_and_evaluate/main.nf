@@ -20,18 +20,19 @@ workflow PICK_AND_EVALUATE {
             .combine(model)
             .map { meta, tomogram, _targets, _mask, dir -> withArgs(records, params, 'segment', [meta, tomogram, halvesOf(tomogram), dir]) }
     )
-    by_id = tomograms.map { meta, _tomogram, targets, mask -> [meta.id, meta, targets, mask] }
+    by_id = tomograms.map { meta, tomogram, targets, mask -> [meta.id, meta, tomogram, targets, mask] }
+    // A run that reconstructs half tomograms checks the picks against them (pick --halves).
     TEMPLEARN_PICK(
         TEMPLEARN_SEGMENT.out.segmentation
             .map { meta, dir -> [meta.id, dir] }
             .join(by_id)
-            .map { _id, dir, meta, _targets, mask -> withArgs(records, params, 'pick', [meta, dir, mask]) }
+            .map { _id, dir, meta, tomogram, _targets, mask -> withArgs(records, params, 'pick', [meta, dir, mask, tomogram, params.reconstruct.halves ? halvesOf(tomogram) : []]) }
     )
     TEMPLEARN_EVALUATE(
         TEMPLEARN_PICK.out.picks
             .map { meta, picks -> [meta.id, picks] }
-            .join(by_id.filter { _id, _meta, targets, _mask -> targets })
-            .map { _id, picks, meta, targets, mask -> withArgs(records, params, 'evaluate', [meta, picks, targets, mask]) }
+            .join(by_id.filter { _id, _meta, _tomogram, targets, _mask -> targets })
+            .map { _id, picks, meta, _tomogram, targets, mask -> withArgs(records, params, 'evaluate', [meta, picks, targets, mask]) }
     )
 
     emit:

@@ -65,7 +65,7 @@ def taskArgs(Map records, Map p, String stage, Map meta) {
 
 // The even/odd half tomograms beside a tomogram (`templearn reconstruct --halves`:
 // templearn.halves.half_paths), those that exist: staged beside it for a model that measures
-// the noise between them (train --normalise whiten-noise).
+// the noise between them (train --normalise whiten-noise) and for pick --halves.
 def halvesOf(Object tomogram) {
     def stem = tomogram.name.replaceAll(/\.mrc$/, '')
     return ['even', 'odd'].collect { half -> tomogram.resolveSibling("${stem}_${half}.mrc") }.findAll { path -> path.exists() }
