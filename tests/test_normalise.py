@@ -6,19 +6,20 @@ import numpy as np
 import pytest
 
 from templearn.errors import InputError
-from templearn.unet.normalise import _shell_frequencies, normalise, whiten
+from templearn.shells import shell_frequencies
+from templearn.unet.normalise import normalise, whiten
 from templearn.unet.params import Normalisation
 
 
 def radial_filter(volume: np.ndarray, gain) -> np.ndarray:
     """`volume` with every Fourier coefficient multiplied by `gain(|k|)`."""
-    k = _shell_frequencies(volume.shape)
+    k = shell_frequencies(volume.shape)
     return np.fft.irfftn(np.fft.rfftn(volume) * gain(k), s=volume.shape,
                          axes=(0, 1, 2)).astype(np.float32)
 
 
 def shell_power(volume: np.ndarray) -> np.ndarray:
-    k = _shell_frequencies(volume.shape)
+    k = shell_frequencies(volume.shape)
     shell = (k * max(volume.shape)).astype(int).ravel()
     power = np.abs(np.fft.rfftn(volume)).ravel() ** 2
     return np.bincount(shell, power) / np.maximum(np.bincount(shell), 1)

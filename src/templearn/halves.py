@@ -19,6 +19,7 @@ import numpy as np
 
 from templearn.errors import InputError
 from templearn.mrc import read_mrc
+from templearn.shells import shell_frequencies
 
 #: Suffixes of the even and odd half tomograms' file stems.
 HALF_SUFFIXES = ("_even", "_odd")
@@ -65,39 +66,60 @@ def read_halves(tomogram: str | os.PathLike[str], shape: tuple[int, ...]
     return halves[0], halves[1]
 
 
-def shell_fsc(even: np.ndarray, odd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fourier shell correlation of the halves (one value per shell of width 1/max(shape)
-    cycles/voxel, up to Nyquist) and each rfft coefficient's shell index."""
-    freqs = np.meshgrid(*(np.fft.fftfreq(n) for n in even.shape[:-1]),
-                        np.fft.rfftfreq(even.shape[-1]), indexing="ij")
+def _spectra_and_shells(even: np.ndarray, odd: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both halves' `rfftn` (flattened) and each coefficient's shell (width 1/max(shape)
+    cycles/voxel, up to Nyquist)."""
     n_shells = max(even.shape) // 2 + 1
-    shell = np.minimum(np.rint(np.sqrt(sum(f**2 for f in freqs)) * max(even.shape)),
+    shell = np.minimum(np.rint(shell_frequencies(even.shape) * max(even.shape)),
                        n_shells - 1).astype(np.intp).ravel()
-    fe, fo = np.fft.rfftn(even).ravel(), np.fft.rfftn(odd).ravel()
+    return np.fft.rfftn(even).ravel(), np.fft.rfftn(odd).ravel(), shell
+
+
+def _fsc(fe: np.ndarray, fo: np.ndarray, shell: np.ndarray) -> np.ndarray:
+    n_shells = int(shell.max()) + 1
     cross = np.bincount(shell, (fe * np.conj(fo)).real, n_shells)
     power = np.sqrt(np.bincount(shell, np.abs(fe) ** 2, n_shells)
                     * np.bincount(shell, np.abs(fo) ** 2, n_shells))
-    return cross / np.maximum(power, np.finfo(np.float64).tiny), shell
+    return cross / np.maximum(power, np.finfo(np.float64).tiny)
 
 
-def _local_correlation(a: np.ndarray, b: np.ndarray, ball: np.ndarray) -> np.ndarray:
-    """Pearson correlation of `a` and `b` within `ball` around every voxel (zero outside)."""
-    from scipy.signal import fftconvolve
+def shell_fsc(even: np.ndarray, odd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fourier shell correlation of the halves (one value per shell of width 1/max(shape)
+    cycles/voxel, up to Nyquist) and each rfft coefficient's shell index."""
+    fe, fo, shell = _spectra_and_shells(even, odd)
+    return _fsc(fe, fo, shell), shell
 
-    def local(v: np.ndarray) -> np.ndarray:
-        return fftconvolve(v, ball, mode="same")
 
-    count = np.maximum(local(np.ones_like(a)), 1.0)
-    sum_a, sum_b = local(a), local(b)
-    cov = local(a * b) - sum_a * sum_b / count
-    var = (local(a * a) - sum_a**2 / count) * (local(b * b) - sum_b**2 / count)
-    return cov / np.sqrt(np.maximum(var, np.finfo(np.float32).tiny))
+class _LocalCorrelation:
+    """Pearson correlation of `a` with other volumes within a ball around every voxel (zero
+    outside the volume); `a`'s own local sums are computed once."""
+
+    def __init__(self, a: np.ndarray, radius: float) -> None:
+        r = int(np.ceil(radius))
+        grid = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1]
+        self.ball = ((grid**2).sum(0) <= radius**2).astype(np.float32)
+        self.a = a
+        self.count = np.maximum(self.local(np.ones_like(a)), 1.0)
+        self.sum_a = self.local(a)
+        self.var_a = self.local(a * a) - self.sum_a**2 / self.count
+
+    def local(self, v: np.ndarray) -> np.ndarray:
+        from scipy.signal import fftconvolve
+
+        return fftconvolve(v, self.ball, mode="same")
+
+    def with_(self, b: np.ndarray) -> np.ndarray:
+        sum_b = self.local(b)
+        cov = self.local(self.a * b) - self.sum_a * sum_b / self.count
+        var = self.var_a * (self.local(b * b) - sum_b**2 / self.count)
+        return cov / np.sqrt(np.maximum(var, np.finfo(np.float32).tiny))
 
 
 def half_agreement(even: np.ndarray, odd: np.ndarray, centres_zyx: np.ndarray,
-                   radius: float) -> np.ndarray:
-    """How much the halves agree within `radius` voxels of each centre, in standard
-    deviations above chance.
+                   radius: float | np.ndarray) -> np.ndarray:
+    """How much the halves agree within `radius` voxels of each centre (one radius, or one
+    per centre), in standard deviations above chance.
 
     A particle is in both halves; counting noise is independent between them. Both halves
     are weighted per frequency shell by √FSC (their own agreement, so the frequencies that
@@ -105,22 +127,25 @@ def half_agreement(even: np.ndarray, odd: np.ndarray, centres_zyx: np.ndarray,
     every voxel. Chance is the same correlation with one half shifted by half the volume
     in y and x, where no structure is shared: its mean and s.d. over all voxels give the
     null. No labels and no tuning: noise scores ≈ N(0, 1)."""
-    fsc, shell = shell_fsc(even.astype(np.float64), odd.astype(np.float64))
-    weight = np.sqrt(np.clip(fsc, 0.0, None))
+    fe, fo, shell = _spectra_and_shells(even.astype(np.float64), odd.astype(np.float64))
+    weight = np.sqrt(np.clip(_fsc(fe, fo, shell), 0.0, None))
     weight[0] = 0.0  # the mean
+    rfft_shape = (*even.shape[:-1], even.shape[-1] // 2 + 1)
 
-    def weighted(v: np.ndarray) -> np.ndarray:
-        spectrum = np.fft.rfftn(v).ravel() * weight[shell]
-        return np.fft.irfftn(spectrum.reshape(*v.shape[:-1], -1), s=v.shape,
-                             axes=tuple(range(v.ndim))).astype(np.float32)
+    def weighted(spectrum: np.ndarray) -> np.ndarray:
+        return np.fft.irfftn((spectrum * weight[shell]).reshape(rfft_shape), s=even.shape,
+                             axes=tuple(range(even.ndim))).astype(np.float32)
 
-    a, b = weighted(even), weighted(odd)
-    r = int(np.ceil(radius))
-    grid = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1]
-    ball = ((grid**2).sum(0) <= radius**2).astype(np.float32)
-    shift = (0, even.shape[1] // 2, even.shape[2] // 2)
-    null = _local_correlation(a, np.roll(b, shift, axis=(0, 1, 2)), ball)
-    agreement = _local_correlation(a, b, ball)
-    idx = tuple(np.clip(np.rint(np.asarray(centres_zyx, float)).astype(np.intp), 0,
-                        np.array(even.shape) - 1).T)
-    return (agreement[idx] - null.mean()) / max(float(null.std()), 1e-12)
+    a, b = weighted(fe), weighted(fo)
+    shifted = np.roll(b, (0, even.shape[1] // 2, even.shape[2] // 2), axis=(0, 1, 2))
+    centres = np.atleast_2d(np.asarray(centres_zyx, float))
+    idx = tuple(np.clip(np.rint(centres).astype(np.intp), 0, np.array(even.shape) - 1).T)
+    radii = np.broadcast_to(np.asarray(radius, float), len(centres))
+    scores = np.empty(len(centres))
+    for value in np.unique(radii):  # one correlation map per radius (per class)
+        chosen = radii == value
+        correlation = _LocalCorrelation(a, float(value))
+        null = correlation.with_(shifted)
+        agreement = correlation.with_(b)[tuple(i[chosen] for i in idx)]
+        scores[chosen] = (agreement - null.mean()) / max(float(null.std()), 1e-12)
+    return scores

@@ -35,6 +35,7 @@ import numpy as np
 import scipy.fft
 
 from templearn.errors import InputError
+from templearn.shells import shell_frequencies
 from templearn.unet.params import NORMALISATIONS, Normalisation
 
 
@@ -45,21 +46,13 @@ def zscore(tomogram: np.ndarray) -> np.ndarray:
     return (data - float(data.mean())) / (std if std > 0 else 1.0)
 
 
-def _shell_frequencies(shape: tuple[int, ...]) -> np.ndarray:
-    """|k| (cycles per voxel, float32) of each coefficient of an `rfftn` of `shape`."""
-    axes = [np.fft.fftfreq(n).astype(np.float32) for n in shape[:-1]]
-    axes.append(np.fft.rfftfreq(shape[-1]).astype(np.float32))
-    grids = np.meshgrid(*axes, indexing="ij", sparse=True)
-    return np.sqrt(sum(g**2 for g in grids))
-
-
 def _whitening(data: np.ndarray, lowpass: float, highpass: float) -> np.ndarray:
     """The Fourier gain (on `data`'s `rfftn` grid, float32) that flattens `data`'s radially
     averaged spectrum and applies a Gaussian envelope of σ = `lowpass` voxels and the
     complement of one of σ = `highpass` voxels (0: none); zero at the origin. Frequency
     shells are one `1/max(shape)` wide."""
     spectrum = scipy.fft.rfftn(data - data.mean(), workers=-1)
-    k = _shell_frequencies(data.shape)
+    k = shell_frequencies(data.shape)
     shell = (k * max(data.shape)).astype(np.int32)
     power = np.bincount(shell.ravel(), (spectrum.real**2 + spectrum.imag**2).ravel())
     count = np.bincount(shell.ravel(), minlength=len(power))
