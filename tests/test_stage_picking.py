@@ -405,3 +405,16 @@ def test_pick_drops_picks_where_the_half_tomograms_disagree(tmp_path, capsys):
                        capsys=capsys)
     one_line_error(status, err, "--halves", "tomogram_odd.mrc")
     assert not (tmp_path / "q").exists()
+
+
+def test_halves_options_reject_bad_input_in_one_line(tmp_path, capsys):
+    labels = tmp_path / "seg" / "labels.mrc"
+    write_mrc(labels, Volume(np.zeros((8, 8, 8), np.uint8), VOXEL))
+    not_mrc = tmp_path / "tomogram.mrc"
+    not_mrc.write_text("data_particles\nloop_\n_rlnCoordinateX #1\n" * 40)
+    for bad, needle in ((("--halves-z", "nan"), "--halves-z"),
+                        (("--halves", str(not_mrc)), "not a readable MRC file")):
+        status, err = main("pick", str(labels), "--radius", "3", *bad, "-o",
+                           str(tmp_path / "out"), capsys=capsys)
+        one_line_error(status, err, needle)
+        assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ def mrc_grid(path: str | os.PathLike[str]) -> tuple[tuple[int, int, int], float]
     import warnings
 
     import mrcfile
+    import numpy as np
 
     from templearn.errors import InputError
     from templearn.files import require_file
@@ -26,12 +27,17 @@ def mrc_grid(path: str | os.PathLike[str]) -> tuple[tuple[int, int, int], float]
                 header = mrc.header
                 shape = (int(header.nz), int(header.ny), int(header.nx))
                 voxel = float(mrc.voxel_size.x)
+                itemsize = mrcfile.utils.dtype_from_mode(header.mode).itemsize
+                data_bytes = 1024 + int(header.nsymbt) + itemsize * int(np.prod(shape))
     except InputError:
         raise
     except Exception as exc:  # mrcfile raises ValueError/OSError/EOFError variously
         raise InputError(f"not a readable MRC file ({exc})", p) from None
     if min(shape) < 1:
         raise InputError(f"not a readable MRC file (header size {shape[::-1]})", p)
+    if p.stat().st_size < data_bytes:  # e.g. a text file read as a header
+        raise InputError(f"not a readable MRC file (the header's size {shape[::-1]} needs "
+                         f"{data_bytes} bytes, the file has {p.stat().st_size})", p)
     return shape, voxel
 
 

@@ -55,6 +55,8 @@ class Params(StageParams):
                "the model): a threshold never tuned on the tomogram picked.")
 
     def check(self) -> None:
+        import math
+
         from templearn.errors import InputError
 
         if not self.radius:
@@ -66,6 +68,8 @@ class Params(StageParams):
                              f"{self.min_size}")
         if self.name is not None and not self.name.strip():
             raise InputError("--name must not be empty")
+        if not math.isfinite(self.halves_z):
+            raise InputError(f"--halves-z must be a finite number, got {self.halves_z}")
 
 
 def parse_radii(specs: tuple[str, ...], flag: str = "--radius"
@@ -197,19 +201,16 @@ def validated_min_sizes(path: Path) -> dict[str, int]:
 
 def drop_disagreeing(picks: Any, even: Any, odd: Any, radii: dict[int, float],
                      level: float) -> Any:
-    """The picks where the half tomograms agree above chance by at least `level` s.d.s."""
-    import numpy as np
-
+    """The picks where the half tomograms agree above chance by at least `level` s.d.s
+    (within each pick's class radius)."""
     from templearn import star
     from templearn.halves import half_agreement
 
-    keep = np.ones(len(picks), bool)
-    for k, radius in radii.items():
-        rows = (picks[star.CLASS_ID] == k).to_numpy()
-        if rows.any():
-            zyx = picks.loc[rows, list(star.COORDINATES[::-1])].to_numpy(float)
-            keep[rows] = half_agreement(even, odd, zyx, radius) >= level
-    return picks[keep].reset_index(drop=True)
+    if picks.empty:
+        return picks
+    zyx = picks[list(star.COORDINATES[::-1])].to_numpy(float)
+    radius = picks[star.CLASS_ID].map(radii).to_numpy(float)
+    return picks[half_agreement(even, odd, zyx, radius) >= level].reset_index(drop=True)
 
 
 def drop_small_clusters(picks: Any, min_sizes: dict[str, int]) -> Any:
