@@ -48,7 +48,9 @@ def require_halves(tomogram: str | os.PathLike[str], where: str = "this model "
     for path in paths:
         if not path.is_file():
             raise InputError(f"{where}needs the even/odd half tomograms beside "
-                             f"{Path(tomogram).name} (`templearn reconstruct --halves`)", path)
+                             f"{Path(tomogram).name}, as {paths[0].name} and {paths[1].name} "
+                             "(`templearn reconstruct --halves`, or link your software's "
+                             "even/odd reconstructions there)", path)
     return paths
 
 

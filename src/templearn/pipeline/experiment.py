@@ -191,7 +191,8 @@ class Experiment(Record):
         if halves:
             for i, tomogram in enumerate(self.user_tomograms()):
                 require_halves(tomogram.tomogram, f"tomograms[{i}] (reconstruct.halves: "
-                                                  "true: picks are checked against them) ")
+                                                  "true checks picks against them; set it "
+                                                  "false if you have none) ")
 
 
 def stage_params(stage: str, section: Mapping[str, Any], where: str = "") -> Any:
