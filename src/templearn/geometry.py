@@ -14,6 +14,8 @@ both axes reversed (`xyz_to_zyx`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -27,8 +29,12 @@ def relion_to_rotation(angles: np.ndarray) -> Rotation:
 
 
 def rotation_to_relion(rotation: Rotation) -> np.ndarray:
-    """Object→tomogram Rotation -> RELION (rot, tilt, psi) in degrees."""
-    return rotation.inv().as_euler(RELION_SEQUENCE, degrees=True)
+    """Object→tomogram Rotation -> RELION (rot, tilt, psi) in degrees. At tilt 0° or 180°
+    only rot ± psi is defined: psi is then 0 (scipy's choice; its warning is silenced, as
+    such rotations, e.g. the identity of a search grid, are valid)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gimbal lock detected", category=UserWarning)
+        return rotation.inv().as_euler(RELION_SEQUENCE, degrees=True)
 
 
 def relion_to_matrix(angles: np.ndarray) -> np.ndarray:
