@@ -15,7 +15,6 @@ def test_relion_angles_round_trip_through_matrix_and_rotvec(rng):
                                geometry.relion_to_matrix(angles), atol=1e-9)
 
 
-
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("angles", [(0.0, 0.0, 0.0), (30.0, 0.0, 20.0), (10.0, 180.0, 40.0)])
 def test_degenerate_tilts_convert_silently_to_the_same_rotation(angles):
@@ -23,6 +22,7 @@ def test_degenerate_tilts_convert_silently_to_the_same_rotation(angles):
     back = geometry.matrix_to_relion(geometry.relion_to_matrix(np.array(angles)))
     np.testing.assert_allclose(geometry.relion_to_matrix(back),
                                geometry.relion_to_matrix(np.array(angles)), atol=1e-9)
+
 
 @pytest.mark.parametrize(("angles", "x_goes_to"), [
     # R = from_euler('ZYZ', angles).inv(): rot = 90° is a -90° turn about z: x -> -y.

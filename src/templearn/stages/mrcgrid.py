@@ -35,9 +35,10 @@ def mrc_grid(path: str | os.PathLike[str]) -> tuple[tuple[int, int, int], float]
         raise InputError(f"not a readable MRC file ({exc})", p) from None
     if min(shape) < 1:
         raise InputError(f"not a readable MRC file (header size {shape[::-1]})", p)
-    if p.stat().st_size < data_bytes:  # e.g. a text file read as a header
+    file_bytes = p.stat().st_size
+    if file_bytes < data_bytes:  # e.g. a text file read as a header
         raise InputError(f"not a readable MRC file (the header's size {shape[::-1]} needs "
-                         f"{data_bytes} bytes, the file has {p.stat().st_size})", p)
+                         f"{data_bytes} bytes, the file has {file_bytes})", p)
     return shape, voxel
 
 
