@@ -15,6 +15,7 @@ from templearn import star
 from templearn.match import Search, extract_picks, run_search, sample_rotations
 from templearn.match_threshold import (
     automatic_threshold,
+    control_null,
     false_alarm_threshold,
     fit_mixture,
     mixture_threshold,
@@ -101,12 +102,12 @@ def test_pure_noise_search_falls_back_to_about_the_expected_false_alarms():
     scores, index = run_search(tomogram, template, search)
     heights = extract_picks(scores, index, rotations, 4.0, threshold=None, n_picks=None,
                             name="p", tomo_name="t")[star.SCORE].to_numpy()
-    level, rule = automatic_threshold("mixture", scores, heights, tomogram, template, search,
-                                      false_alarms=20.0)
+    null = control_null(tomogram, template, search)
+    assert null.rotations == len(rotations) and null.voxels == tomogram.size
+    level, rule = automatic_threshold("mixture", scores, heights, null, false_alarms=20.0)
     assert rule == "false-alarm"
     assert 20.0 / 3 <= (heights >= level).sum() <= 20.0 * 3
-    strict, _ = automatic_threshold("false-alarm", scores, heights, tomogram, template,
-                                    search, false_alarms=1.0)
+    strict, _ = automatic_threshold("false-alarm", scores, heights, null, false_alarms=1.0)
     assert strict > level and (heights >= strict).sum() <= 8
     with pytest.raises(ValueError, match="unknown threshold rule"):
-        automatic_threshold("otsu", scores, heights, tomogram, template, search)
+        automatic_threshold("otsu", scores, heights, null)

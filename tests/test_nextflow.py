@@ -219,7 +219,8 @@ VARIETY = {
     "match": {"angular_step": 30, "symmetry": "C2", "invert": False},
 }
 EXPERIMENTS = ("-profile test", "params/test.yaml", "params/demo.yaml", "variety",
-               "params/test.yaml+params/with-match.yaml", "params/test.yaml+tests/data/halves.yaml")
+               "params/test.yaml+params/with-match.yaml", "params/test.yaml+tests/data/halves.yaml",
+               "params/test.yaml+tests/data/confirm.yaml")
 
 
 def experiment_params(name: str, config_params: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +282,8 @@ def binding(stage: str, i: Any) -> dict[str, Any]:
         "pick": lambda: {"segmentation": i.labels.parent.name, "mask": optional(i.mask),
                          "tomogram": "tomogram.mrc" if i.halves is None else i.halves.name,
                          "halves": [] if i.halves is None else [
-                             p.name for p in half_paths(i.halves)]},
+                             p.name for p in half_paths(i.halves)],
+                         "confirm": optional(i.confirm)},
         "evaluate": lambda: {"picks": i.picks.name, "mask": optional(i.mask),
                              "targets": staged("truth/*", [i.targets])[0]},
         "match": lambda: {"tomogram": i.tomogram.name,

@@ -56,11 +56,10 @@ workflow TEMPLEARN {
     held_out = MAKE_TOMOGRAMS.out.tomograms
         .filter { meta, _tomogram, _labels, _targets -> meta.kind == 'test' }
         .map { meta, tomogram, _labels, targets -> [[id: meta.id], tomogram, targets, []] }
-    PICK_AND_EVALUATE(held_out.mix(channel.fromList(own)), TEMPLEARN_TRAIN.out.model.map { _meta, model -> model }, records)
 
-    versions = PREPARE_STRUCTURES.out.versions.mix(TEMPLEARN_RANDOMIZE.out.versions, MAKE_TOMOGRAMS.out.versions, TEMPLEARN_TRAIN.out.versions, PICK_AND_EVALUATE.out.versions)
-
-    if (params.match) { // the baseline: template matching with the first target's map
+    versions = PREPARE_STRUCTURES.out.versions.mix(TEMPLEARN_RANDOMIZE.out.versions, MAKE_TOMOGRAMS.out.versions, TEMPLEARN_TRAIN.out.versions)
+    confirm = channel.empty()
+    if (params.match || params.confirm_picks) { // template matching with the first target's map: the baseline, and what confirms the picks
         template = PREPARE_STRUCTURES.out.training_maps
             .filter { meta, _dir -> meta.order == 0 }
             .map { _meta, dir -> files("${dir}/*.mrc").sort().first() }
@@ -70,7 +69,12 @@ workflow TEMPLEARN {
             .map { _id, meta, tomogram, targets, mask, tilt_meta -> [meta, tomogram, targets, mask, tilt_meta] }
         MATCH_AND_EVALUATE(held_out_match.mix(channel.fromList(own).map { item -> item + [[]] }), template, records)
         versions = versions.mix(MATCH_AND_EVALUATE.out.versions)
+        if (params.confirm_picks) {
+            confirm = MATCH_AND_EVALUATE.out.match.map { meta, dir -> [meta.id, dir] }
+        }
     }
+    PICK_AND_EVALUATE(held_out.mix(channel.fromList(own)), TEMPLEARN_TRAIN.out.model.map { _meta, model -> model }, confirm, records)
+    versions = versions.mix(PICK_AND_EVALUATE.out.versions)
     versions
         .map { yml -> yml.text }
         .unique()

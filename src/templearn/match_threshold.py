@@ -25,8 +25,10 @@ Three rules (`templearn match --auto-threshold`):
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.special import erfcinv
@@ -97,13 +99,53 @@ def false_alarm_threshold(mean: float, sigma: float, n_trials: float,
     return float(mean + sigma * math.sqrt(2.0) * erfcinv(tail))
 
 
-def control_threshold(tomogram: np.ndarray, template: np.ndarray, search: Search,
-                      false_alarms: float = 1.0, seed: int = 0) -> float:
-    """The `false-alarm` rule: the false-alarm threshold of the search (non-flat voxels ×
-    rotations trials) with the null mean and σ of the phase-randomised template."""
+@dataclass(frozen=True)
+class ScoreNull:
+    """What noise scores in a search: the mean and σ of the per-rotation scores of the
+    phase-randomised template (the `false-alarm` rule's control), the non-flat voxels and
+    the number of rotations searched. `templearn match` writes it as noise.json; `pick
+    --confirm` reads it to tell a template match from noise at each pick."""
+
+    mean: float
+    sigma: float
+    voxels: int
+    rotations: int
+
+    def level(self, trials: float, false_alarms: float) -> float:
+        """The score that `trials` noise scores exceed `false_alarms` times on average."""
+        return false_alarm_threshold(self.mean, self.sigma, trials, false_alarms)
+
+    def write(self, path: Path) -> None:
+        from templearn.files import atomic_write_text
+
+        atomic_write_text(path, json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> ScoreNull:
+        """The null in `path`; InputError naming the file when it is not one."""
+        from templearn.errors import InputError
+        from templearn.files import require_file
+
+        try:
+            data = json.loads(require_file(path).read_text())
+            null = cls(float(data["mean"]), float(data["sigma"]), int(data["voxels"]),
+                       int(data["rotations"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"expected a template search's noise.json with mean, sigma, "
+                             f"voxels and rotations ({exc})", path) from None
+        if not (math.isfinite(null.mean) and math.isfinite(null.sigma) and null.sigma > 0
+                and null.rotations > 0):
+            raise InputError("noise.json needs a finite mean, a positive sigma and "
+                             "rotations", path)
+        return null
+
+
+def control_null(tomogram: np.ndarray, template: np.ndarray, search: Search,
+                 seed: int = 0) -> ScoreNull:
+    """The search's null from a control with the template's phases randomised."""
     mean, sigma, voxels = score_moments(tomogram, phase_randomised(template, seed), search,
                                         CONTROL_ROTATIONS)
-    return false_alarm_threshold(mean, sigma, voxels * len(search.rotations), false_alarms)
+    return ScoreNull(mean, sigma, voxels, len(search.rotations))
 
 
 @dataclass(frozen=True)
@@ -171,11 +213,11 @@ def mixture_threshold(heights: np.ndarray) -> float | None:
 
 
 def automatic_threshold(rule: str, scores: np.ndarray, heights: np.ndarray,
-                        tomogram: np.ndarray, template: np.ndarray, search: Search, *,
-                        false_alarms: float = 1.0, noise_sigmas: float = 5.0
-                        ) -> tuple[float, str]:
+                        null: ScoreNull, *, false_alarms: float = 1.0,
+                        noise_sigmas: float = 5.0) -> tuple[float, str]:
     """(threshold, the rule that gave it) for `rule` in RULES, from the best-score map
-    `scores`, its peaks' `heights` and the search (for the control of `false-alarm`)."""
+    `scores`, its peaks' `heights` and the search's `null` (for `false-alarm`: the search's
+    non-flat voxels × rotations trials)."""
     if rule not in RULES:
         raise ValueError(f"unknown threshold rule {rule!r}; expected one of {RULES}")
     if rule == "noise":
@@ -184,4 +226,4 @@ def automatic_threshold(rule: str, scores: np.ndarray, heights: np.ndarray,
         level = mixture_threshold(heights)
         if level is not None:
             return level, rule
-    return control_threshold(tomogram, template, search, false_alarms), "false-alarm"
+    return null.level(null.voxels * null.rotations, false_alarms), "false-alarm"

@@ -5,8 +5,9 @@ process TEMPLEARN_PICK {
 
     input:
     // segmentation: the segment output directory; mask: a file, or [] for none;
-    // tomogram and its even/odd halves (none: picks are not checked against them)
-    tuple val(meta), path(segmentation), path(mask), path(tomogram), path(halves, arity: '0..2')
+    // tomogram and its even/odd halves (none: picks are not checked against them);
+    // confirm: the tomogram's template search (templearn match folder), or [] for none
+    tuple val(meta), path(segmentation), path(mask), path(tomogram), path(halves, arity: '0..2'), path(confirm)
 
     output:
     tuple val(meta), path("${prefix}"), emit: pick
@@ -18,8 +19,9 @@ process TEMPLEARN_PICK {
     prefix = task.ext.prefix ?: 'picks'
     def mask_arg = mask ? "--mask ${mask}" : ''
     def halves_arg = halves ? "--halves ${tomogram}" : ''
+    def confirm_arg = confirm ? "--confirm ${confirm}" : ''
     """
-    templearn pick --scores ${segmentation} ${mask_arg} ${halves_arg} ${args} -o ${prefix} ${segmentation}/labels.mrc
+    templearn pick --scores ${segmentation} ${mask_arg} ${halves_arg} ${confirm_arg} ${args} -o ${prefix} ${segmentation}/labels.mrc
     """
 
     stub:

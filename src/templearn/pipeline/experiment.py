@@ -126,6 +126,11 @@ class Experiment(Record):
                            "trained picker's picks. Empty (the default): no matching; any "
                            "option turns it on (e.g. {angular_step: 15}; {angular_step: 7} "
                            "for every default).")
+    confirm_picks: bool = option(
+        False, "Keep only the trained picker's picks that the first target's template "
+               "matches better than noise can (`pick --confirm`; runs the `match` section's "
+               "search on every picked tomogram, 7° unless it sets angular_step; "
+               "docs/transfer.md, finding 14).")
 
     def stage_params(self, stage: str, **fixed: Any) -> Any:
         """The Params of `stage` from its section, with `fixed` values set by the runner."""
@@ -142,8 +147,9 @@ class Experiment(Record):
         return found
 
     def matching(self) -> bool:
-        """Whether template matching runs: the `match` section sets at least one option."""
-        return bool(self.match)
+        """Whether template matching runs: the `match` section sets at least one option, or
+        the picks are confirmed by the template."""
+        return bool(self.match) or self.confirm_picks
 
     def counts(self) -> Counts:
         return Counts.from_mapping(self.samples, where="samples")

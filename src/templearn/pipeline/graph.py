@@ -233,10 +233,11 @@ class GraphBuilder:
                                     like=self.path(tomo) / "tomogram.mrc"), sample, tomo)
 
     def picking(self, name: str, tomogram: Path, targets: Path | None, mask: Path | None,
-                training: str, *deps: str) -> None:
+                training: str, *deps: str, confirm: str | None = None) -> None:
         """segment → pick → evaluate (when there is ground truth) of one tomogram. A run
         that reconstructs half tomograms drops the picks where they disagree (`pick
-        --halves`)."""
+        --halves`); with `confirm` (the tomogram's match task), those the template does
+        not confirm (`pick --confirm`)."""
         base = f"picking/{name}"
         segment = self.add(f"{base}/segment", "segment", self.x.stage_params("segment"),
                            self.inputs("segment", tomogram=tomogram,
@@ -245,7 +246,9 @@ class GraphBuilder:
         picks = self.add(f"{base}/picks", "pick", self.x.stage_params("pick", name=name),
                          self.inputs("pick", labels=self.path(segment) / "labels.mrc",
                                      scores=(str(self.path(segment)),), mask=mask,
-                                     halves=halves), segment)
+                                     halves=halves,
+                                     confirm=self.path(confirm) if confirm else None),
+                         segment, *((confirm,) if confirm else ()))
         if targets is not None:
             self.add(f"{base}/evaluation", "evaluate", self.evaluate_params(),
                      self.inputs("evaluate", picks=self.path(picks) / "picks.star",
@@ -261,8 +264,9 @@ class GraphBuilder:
         return Template(target, maps, self.path(maps))
 
     def matching(self, name: str, tomogram: Path, targets: Path | None, mask: Path | None,
-                 template: Template, tilt_meta: Path | None, *deps: str) -> None:
-        """match → evaluate (when there is ground truth) of one tomogram: the baseline.
+                 template: Template, tilt_meta: Path | None, *deps: str) -> str:
+        """match → evaluate (when there is ground truth) of one tomogram: the baseline, and
+        what confirms the trained picks (`confirm_picks`). Returns the match task.
 
         Fixed by the runner: the class name (the target's, so that evaluate compares it with
         the same class), the tilt range from the simulation's meta.json when known (an
@@ -281,6 +285,7 @@ class GraphBuilder:
                      self.evaluate_params(sweep="score"),
                      self.inputs("evaluate", picks=self.path(match) / "picks.star",
                                  targets=targets, mask=mask), match, *deps)
+        return match
 
     def evaluate_params(self, **fixed: Any) -> Any:
         """`evaluate`'s options. Unless the params file sets `evaluate.distance`, a pick
@@ -357,19 +362,21 @@ def build_tasks(experiment: Experiment, run_dir: Path) -> list[Task]:
                                       validation=pairs("val")),
                          *(labels for kind in ("train", "val") for _, labels in made[kind]))
     template = graph.template(training_maps) if experiment.matching() else None
+    confirm = experiment.confirm_picks
     for name, labels in made["test"]:
         tomogram, targets = (graph.path(f"tomograms/{name}/tomo") / "tomogram.mrc",
                              graph.path(labels) / "targets.star")
-        graph.picking(name, tomogram, targets, None, training, labels)
-        if template is not None:
-            graph.matching(name, tomogram, targets, None, template,
-                           graph.path(f"tomograms/{name}/tilt") / "meta.json", labels)
+        match = None if template is None else graph.matching(
+            name, tomogram, targets, None, template,
+            graph.path(f"tomograms/{name}/tilt") / "meta.json", labels)
+        graph.picking(name, tomogram, targets, None, training, labels,
+                      confirm=match if confirm else None)
     for tomo in experiment.user_tomograms():
         where = (tomo.tomogram.resolve(), tomo.targets.resolve() if tomo.targets else None,
                  tomo.mask.resolve() if tomo.mask else None)
-        graph.picking(tomo.name, *where, training)
-        if template is not None:
-            graph.matching(tomo.name, *where, template, None)
+        match = None if template is None else graph.matching(tomo.name, *where, template,
+                                                             None)
+        graph.picking(tomo.name, *where, training, confirm=match if confirm else None)
     names = [t.name for t in graph.tasks]
     if len(set(names)) != len(names):
         raise InputError("two tasks share an output folder (tomogram names must be unique)")

@@ -1,5 +1,6 @@
 """Stage `match`: template matching, the baseline picker — a tomogram and a template map →
-best score and rotation per voxel, the rotation list and the score peaks as picks.star."""
+best score and rotation per voxel, the rotation list, the score peaks as picks.star and what
+noise scores in the search (noise.json, which `pick --confirm` checks picks against)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from templearn.stages.base import Record, Stage, StageParams, option
 #: Files in the output directory: the score map, the rotation index map, the rotation list
 #: (index and RELION angles) and the picks (the input contract of `evaluate`).
 SCORES, ANGLES, ANGLES_TABLE, PICKS = "scores.mrc", "angles.mrc", "angles.tsv", "picks.star"
+#: What noise scores in the search (`templearn.match_threshold.ScoreNull`), for `pick
+#: --confirm` and the `false-alarm` rule.
+NOISE = "noise.json"
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def write_angles_table(path: Path, rotations: Any) -> None:
 
 
 def write(params: Params, inputs: Inputs, out: Path) -> str:
-    """scores.mrc, angles.mrc, angles.tsv and picks.star of the search."""
+    """scores.mrc, angles.mrc, angles.tsv, noise.json and picks.star of the search."""
     import numpy as np
 
     from templearn import star
@@ -131,7 +135,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         sample_rotations,
         template_radius,
     )
-    from templearn.match_threshold import automatic_threshold
+    from templearn.match_threshold import automatic_threshold, control_null
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.progress import log, track
     from templearn.stages.mrcgrid import mrc_grid
@@ -160,15 +164,16 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     write_mrc(out / SCORES, Volume(scores, volume.voxel_size, volume.origin))
     write_mrc(out / ANGLES, Volume(index.astype(np.float32), volume.voxel_size, volume.origin))
     write_angles_table(out / ANGLES_TABLE, rotations)
+    null = control_null(volume.data, template, search)
+    null.write(out / NOISE)
     radius, name = params.radius or mask_radius, params.name or inputs.template.stem
     threshold, rule = params.threshold, "given"
     if threshold is None and params.n_picks is None:
         peaks = extract_picks(scores, index, rotations, radius, threshold=None, n_picks=None,
                               name=name, tomo_name=inputs.tomogram.stem)
         threshold, rule = automatic_threshold(
-            params.auto_threshold, scores, peaks[star.SCORE].to_numpy(float), volume.data,
-            template, search, false_alarms=params.false_alarms,
-            noise_sigmas=params.noise_sigmas)
+            params.auto_threshold, scores, peaks[star.SCORE].to_numpy(float), null,
+            false_alarms=params.false_alarms, noise_sigmas=params.noise_sigmas)
         log(f"match: automatic threshold {threshold:.3f} (rule {rule})")
     picks = extract_picks(scores, index, rotations, radius, threshold=threshold,
                           n_picks=params.n_picks, name=name, tomo_name=inputs.tomogram.stem)
@@ -182,7 +187,8 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 
 STAGE = Stage(
     "match", "Template matching (the baseline picker): best local normalised "
-    "cross-correlation and its rotation per voxel (scores.mrc, angles.mrc, angles.tsv) and "
+    "cross-correlation and its rotation per voxel (scores.mrc, angles.mrc, angles.tsv), "
+    "what noise scores (noise.json) and "
     "the peaks as picks.star.", Params, Inputs, write,
     packages=("numpy", "scipy", "jax", "mrcfile", "starfile"), default_output="match")
 

@@ -27,6 +27,10 @@ class Inputs(Record):
     halves: Path | None = option(
         None, "The segmented tomogram, its even/odd half tomograms beside it (`reconstruct "
               "--halves`): drop picks where the halves agree no more than chance (--halves-z).")
+    confirm: Path | None = option(
+        None, "A template search of the same tomogram (`templearn match` output folder: "
+              "scores.mrc, noise.json): keep only picks where the template matches better "
+              "than noise can (--confirm-false-alarms).")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,13 @@ class Params(StageParams):
         1.645, "With --halves: smallest agreement of the half tomograms within each pick's "
                "radius, in s.d.s above chance (1.645: a one-sided 5 % test; noise picks "
                "score ≈ N(0, 1), picks on any structure score high).")
+    confirm_false_alarms: float = option(
+        0.05, "With --confirm: expected noise picks kept per pick (the false-alarm level "
+              "over the search's rotations and the voxels within --confirm-reach).",
+        positive=True)
+    confirm_reach: int = option(
+        2, "With --confirm: the template's best score within this many voxels of a pick "
+           "counts.", minimum=0)
     validated_min_size: bool = option(
         False, "Drop clusters smaller than the size that gave the best F1 on the training's "
                "validation tomograms (picking.json beside LABELS, written by segment from "
@@ -213,6 +224,23 @@ def drop_disagreeing(picks: Any, even: Any, odd: Any, radii: dict[int, float],
     return picks[half_agreement(even, odd, zyx, radius) >= level].reset_index(drop=True)
 
 
+def drop_unconfirmed(picks: Any, folder: Path, params: Params) -> Any:
+    """The picks the template search in `folder` confirms (`templearn.confirm`)."""
+    from templearn import star
+    from templearn.confirm import confirmed
+    from templearn.match_threshold import ScoreNull
+    from templearn.mrc import read_mrc
+    from templearn.stages.match import NOISE, SCORES
+
+    null = ScoreNull.read(folder / NOISE)
+    if picks.empty:
+        return picks
+    scores = read_mrc(folder / SCORES).data
+    zyx = picks[list(star.COORDINATES[::-1])].to_numpy(float)
+    keep = confirmed(scores, null, zyx, params.confirm_reach, params.confirm_false_alarms)
+    return picks[keep].reset_index(drop=True)
+
+
 def drop_small_clusters(picks: Any, min_sizes: dict[str, int]) -> Any:
     """The picks whose cluster is at least its class's size (classes not listed are kept)."""
     from templearn import star
@@ -239,6 +267,12 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         same_grid(inputs.halves, shape, "the label map")
         for half in require_halves(inputs.halves, "--halves "):
             same_grid(half, shape, "the label map")
+    if inputs.confirm is not None:
+        from templearn.match_threshold import ScoreNull
+        from templearn.stages.match import NOISE, SCORES
+
+        same_grid(inputs.confirm / SCORES, shape, "the label map")
+        ScoreNull.read(inputs.confirm / NOISE)
     classes_path = inputs.classes or labels_path.parent / "classes.json"
     names = read_classes(classes_path) if inputs.classes or classes_path.exists() else None
     if names is not None:
@@ -285,6 +319,10 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         picks = drop_disagreeing(picks, *read_halves(inputs.halves, label_map.shape), radii,
                                  params.halves_z)
         dropped = f"; {before - len(picks)} dropped where the halves disagree"
+    if inputs.confirm is not None:
+        before = len(picks)
+        picks = drop_unconfirmed(picks, inputs.confirm, params)
+        dropped += f"; {before - len(picks)} not confirmed by the template"
     star.write_star(out / PICKS, {
         star.GENERAL_BLOCK: star.general_table(label_map.shape, volume.voxel_size),
         star.PARTICLES_BLOCK: picks})

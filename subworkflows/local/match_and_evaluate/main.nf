@@ -1,7 +1,8 @@
 /*
  * Template matching, the baseline the trained picker is compared with: match (the first
  * target's map as the template) → evaluate, with `--sweep score`, where the tomogram has
- * ground truth. Runs when the params' `match` section sets any option.
+ * ground truth. Runs when the params' `match` section sets any option, or with
+ * confirm_picks (the trained picks are then confirmed by these searches).
  */
 
 include { TEMPLEARN_MATCH    } from '../../../modules/local/match'
@@ -29,6 +30,7 @@ workflow MATCH_AND_EVALUATE {
     )
 
     emit:
+    match    = TEMPLEARN_MATCH.out.match      // channel: [meta, the search's folder]
     picks    = TEMPLEARN_MATCH.out.picks      // channel: [meta, picks.star]
     metrics  = TEMPLEARN_EVALUATE.out.metrics // channel: [meta, metrics.json]
     versions = TEMPLEARN_MATCH.out.versions.mix(TEMPLEARN_EVALUATE.out.versions)

@@ -1,6 +1,7 @@
 /*
  * Picking with the trained model: segment → pick, then evaluate where the tomogram has
- * ground truth (held-out simulated tomograms, and the user's with targets).
+ * ground truth (held-out simulated tomograms, and the user's with targets). With template
+ * searches of the tomograms (confirm_picks), pick keeps only the picks they confirm.
  */
 
 include { TEMPLEARN_SEGMENT  } from '../../../modules/local/segment'
@@ -12,6 +13,7 @@ workflow PICK_AND_EVALUATE {
     take:
     tomograms // channel: [meta (id), tomogram, targets or [], mask or []]
     model     // channel: the trained model directory
+    confirm   // channel: [id, template search folder] (empty: picks are not confirmed)
     records   // map: schemaRecords(nextflow_schema.json)
 
     main:
@@ -26,7 +28,8 @@ workflow PICK_AND_EVALUATE {
         TEMPLEARN_SEGMENT.out.segmentation
             .map { meta, dir -> [meta.id, dir] }
             .join(by_id)
-            .map { _id, dir, meta, tomogram, _targets, mask -> withArgs(records, params, 'pick', [meta, dir, mask, tomogram, params.reconstruct.halves ? halvesOf(tomogram) : []]) }
+            .join(confirm, remainder: true)
+            .map { _id, dir, meta, tomogram, _targets, mask, search -> withArgs(records, params, 'pick', [meta, dir, mask, tomogram, params.reconstruct.halves ? halvesOf(tomogram) : [], search ?: []]) }
     )
     TEMPLEARN_EVALUATE(
         TEMPLEARN_PICK.out.picks
