@@ -9,7 +9,7 @@ import pytest
 
 from templearn import star
 from templearn.confirm import best_nearby, confirmation_level, confirmed, neighbourhood
-from templearn.match_threshold import ScoreNull
+from templearn.match_threshold import SearchLevels
 from templearn.mrc import Volume, write_mrc
 from templearn.stages import match as match_stage
 from templearn.stages import pick
@@ -30,30 +30,44 @@ def test_best_nearby_looks_within_reach_and_no_further():
 
 def test_noise_is_confirmed_about_as_often_as_the_false_alarms_promise():
     # One rotation: a pick's trials are the (2·reach + 1)³ independent voxels it looks at.
-    null = ScoreNull(mean=0.1, sigma=0.02, voxels=48**3, rotations=1)
+    noise = SearchLevels(mean=0.1, sigma=0.02, voxels=48**3, rotations=1)
     scores = np.random.default_rng(4).normal(0.1, 0.02, (48, 48, 48))
     centres = np.stack(np.meshgrid(*[np.arange(1, 48, 3)] * 3, indexing="ij"), -1)
     centres = centres.reshape(-1, 3)  # 4096 disjoint 3³ neighbourhoods
     for false_alarms in (0.05, 0.3):  # expected exceedances: P(any) = 1 − exp(−that)
-        rate = confirmed(scores, null, centres, 1, false_alarms).mean()
+        rate = confirmed(scores, noise, centres, 1, false_alarms).mean()
         chance = 1 - np.exp(-false_alarms)
         assert rate == pytest.approx(chance, abs=4 * np.sqrt(chance / 4096))
-    more_trials = ScoreNull(0.1, 0.02, 48**3, rotations=100)
-    assert confirmation_level(more_trials, 1, 0.05) > confirmation_level(null, 1, 0.05)
-    assert confirmation_level(null, 2, 0.05) > confirmation_level(null, 1, 0.05)
+    more_trials = SearchLevels(0.1, 0.02, 48**3, rotations=100)
+    assert confirmation_level(more_trials, 1, 0.05) > confirmation_level(noise, 1, 0.05)
+    assert confirmation_level(noise, 2, 0.05) > confirmation_level(noise, 1, 0.05)
 
 
-def test_score_null_round_trips_and_rejects_what_is_not_one(tmp_path):
-    null = ScoreNull(0.001, 0.02, 1000, 552)
-    null.write(tmp_path / "noise.json")
-    assert ScoreNull.read(tmp_path / "noise.json") == null
+def test_the_particles_boundary_confirms_where_it_lies_below_the_noise_level():
+    noise_only = SearchLevels(0.0, 0.05, 10**6, 552)
+    strict = confirmation_level(noise_only, 2, 0.05)
+    scores = np.zeros((10, 10, 10), np.float32)
+    scores[5, 5, 5] = 0.9 * strict
+    centre = np.array([[5, 5, 5]])
+    assert not confirmed(scores, noise_only, centre, 2, 0.05)[0]
+    crowded = SearchLevels(0.0, 0.05, 10**6, 552, boundary=0.8 * strict)
+    assert confirmation_level(crowded, 2, 0.05) == 0.8 * strict
+    assert confirmed(scores, crowded, centre, 2, 0.05)[0]
+    sparse = SearchLevels(0.0, 0.05, 10**6, 552, boundary=2 * strict)
+    assert confirmation_level(sparse, 2, 0.05) == strict
+
+
+def test_search_levels_round_trip_and_rejects_what_is_not_one(tmp_path):
+    for levels in (SearchLevels(0.001, 0.02, 1000, 552), SearchLevels(0.0, 0.1, 9, 4, 0.3)):
+        levels.write(tmp_path / "levels.json")
+        assert SearchLevels.read(tmp_path / "levels.json") == levels
     from templearn.errors import InputError
 
     for text in ('{"mean": 0}', "[1, 2]", '{"mean": 0, "sigma": 0, "voxels": 1, '
                                             '"rotations": 1}'):
         (tmp_path / "bad.json").write_text(text)
         with pytest.raises(InputError, match=r"bad\.json"):
-            ScoreNull.read(tmp_path / "bad.json")
+            SearchLevels.read(tmp_path / "bad.json")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +82,7 @@ def searched(tmp_path_factory):
     result = run_cli(str(folder / "tomo.mrc"), str(folder / "template.mrc"), "--angular-step",
                      "30", "-o", str(folder / "match"))
     assert result.exit_code == 0, result.output
-    assert ScoreNull.read(folder / "match" / match_stage.NOISE).rotations == 552
+    assert SearchLevels.read(folder / "match" / match_stage.LEVELS).rotations == 552
     grid = np.stack(np.meshgrid(*(np.arange(32),) * 3, indexing="ij"), -1)
     labels = np.zeros((32, 32, 32), np.uint8)
     noise_blob = np.array([26, 5, 24])
@@ -96,13 +110,13 @@ def test_a_bad_search_folder_is_a_one_line_error(searched, tmp_path, capsys):
     labels = str(searched / "seg" / "labels.mrc")
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "noise.json").write_text("{}")
+    (bad / "levels.json").write_text("{}")
     write_mrc(bad / "scores.mrc", Volume(np.zeros((32, 32, 32), np.float32), 10.0))
     small = tmp_path / "small"
     small.mkdir()
-    (small / "noise.json").write_text((searched / "match" / "noise.json").read_text())
+    (small / "levels.json").write_text((searched / "match" / "levels.json").read_text())
     write_mrc(small / "scores.mrc", Volume(np.zeros((16, 32, 32), np.float32), 10.0))
-    for folder, needle in ((bad, "noise.json"), (small, "scores.mrc"),
+    for folder, needle in ((bad, "levels.json"), (small, "scores.mrc"),
                            (tmp_path / "none", "scores.mrc")):
         status, err = main("pick", labels, "--radius", "3", "--confirm", str(folder), "-o",
                            str(tmp_path / "out"), capsys=capsys)

@@ -15,12 +15,12 @@ from templearn import star
 from templearn.match import Search, extract_picks, run_search, sample_rotations
 from templearn.match_threshold import (
     automatic_threshold,
-    control_null,
     false_alarm_threshold,
     fit_mixture,
     mixture_threshold,
     noise_threshold,
     phase_randomised,
+    search_levels,
 )
 from tests.test_match import chiral_template
 
@@ -102,12 +102,13 @@ def test_pure_noise_search_falls_back_to_about_the_expected_false_alarms():
     scores, index = run_search(tomogram, template, search)
     heights = extract_picks(scores, index, rotations, 4.0, threshold=None, n_picks=None,
                             name="p", tomo_name="t")[star.SCORE].to_numpy()
-    null = control_null(tomogram, template, search)
-    assert null.rotations == len(rotations) and null.voxels == tomogram.size
-    level, rule = automatic_threshold("mixture", scores, heights, null, false_alarms=20.0)
+    levels = search_levels(tomogram, template, search, heights)
+    assert levels.rotations == len(rotations) and levels.voxels == tomogram.size
+    assert levels.boundary is None  # one population: noise
+    level, rule = automatic_threshold("mixture", scores, levels, false_alarms=20.0)
     assert rule == "false-alarm"
     assert 20.0 / 3 <= (heights >= level).sum() <= 20.0 * 3
-    strict, _ = automatic_threshold("false-alarm", scores, heights, null, false_alarms=1.0)
+    strict, _ = automatic_threshold("false-alarm", scores, levels, false_alarms=1.0)
     assert strict > level and (heights >= strict).sum() <= 8
     with pytest.raises(ValueError, match="unknown threshold rule"):
-        automatic_threshold("otsu", scores, heights, null)
+        automatic_threshold("otsu", scores, levels)

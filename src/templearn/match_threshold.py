@@ -100,16 +100,19 @@ def false_alarm_threshold(mean: float, sigma: float, n_trials: float,
 
 
 @dataclass(frozen=True)
-class ScoreNull:
-    """What noise scores in a search: the mean and σ of the per-rotation scores of the
-    phase-randomised template (the `false-alarm` rule's control), the non-flat voxels and
-    the number of rotations searched. `templearn match` writes it as noise.json; `pick
-    --confirm` reads it to tell a template match from noise at each pick."""
+class SearchLevels:
+    """The levels of a search that need no annotations: what noise scores (the mean and σ
+    of the per-rotation scores of the phase-randomised template, the `false-alarm` rule's
+    control, over the non-flat voxels, and the number of rotations searched) and the
+    `mixture` rule's boundary between the background's and the particles' peaks (None when
+    one population explains them). `templearn match` writes them as levels.json; `pick
+    --confirm` checks picks against them (`templearn.confirm`)."""
 
     mean: float
     sigma: float
     voxels: int
     rotations: int
+    boundary: float | None = None
 
     def level(self, trials: float, false_alarms: float) -> float:
         """The score that `trials` noise scores exceed `false_alarms` times on average."""
@@ -121,31 +124,34 @@ class ScoreNull:
         atomic_write_text(path, json.dumps(asdict(self), indent=1) + "\n")
 
     @classmethod
-    def read(cls, path: Path) -> ScoreNull:
-        """The null in `path`; InputError naming the file when it is not one."""
+    def read(cls, path: Path) -> SearchLevels:
+        """The levels in `path`; InputError naming the file when it holds none."""
         from templearn.errors import InputError
         from templearn.files import require_file
 
         try:
             data = json.loads(require_file(path).read_text())
-            null = cls(float(data["mean"]), float(data["sigma"]), int(data["voxels"]),
-                       int(data["rotations"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"expected a template search's noise.json with mean, sigma, "
+            boundary = data.get("boundary")
+            levels = cls(float(data["mean"]), float(data["sigma"]), int(data["voxels"]),
+                         int(data["rotations"]), None if boundary is None else float(boundary))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"expected a template search's levels.json with mean, sigma, "
                              f"voxels and rotations ({exc})", path) from None
-        if not (math.isfinite(null.mean) and math.isfinite(null.sigma) and null.sigma > 0
-                and null.rotations > 0):
-            raise InputError("noise.json needs a finite mean, a positive sigma and "
+        if not (math.isfinite(levels.mean) and math.isfinite(levels.sigma)
+                and levels.sigma > 0 and levels.rotations > 0):
+            raise InputError("levels.json needs a finite mean, a positive sigma and "
                              "rotations", path)
-        return null
+        return levels
 
 
-def control_null(tomogram: np.ndarray, template: np.ndarray, search: Search,
-                 seed: int = 0) -> ScoreNull:
-    """The search's null from a control with the template's phases randomised."""
+def search_levels(tomogram: np.ndarray, template: np.ndarray, search: Search,
+                  heights: np.ndarray, seed: int = 0) -> SearchLevels:
+    """The search's levels: its control with the template's phases randomised, and the
+    mixture boundary of its peaks' `heights`."""
     mean, sigma, voxels = score_moments(tomogram, phase_randomised(template, seed), search,
                                         CONTROL_ROTATIONS)
-    return ScoreNull(mean, sigma, voxels, len(search.rotations))
+    return SearchLevels(mean, sigma, voxels, len(search.rotations),
+                        mixture_threshold(heights))
 
 
 @dataclass(frozen=True)
@@ -212,18 +218,16 @@ def mixture_threshold(heights: np.ndarray) -> float | None:
     return mixture_boundary(two) if two.bic < one.bic else None
 
 
-def automatic_threshold(rule: str, scores: np.ndarray, heights: np.ndarray,
-                        null: ScoreNull, *, false_alarms: float = 1.0,
-                        noise_sigmas: float = 5.0) -> tuple[float, str]:
+def automatic_threshold(rule: str, scores: np.ndarray, levels: SearchLevels, *,
+                        false_alarms: float = 1.0, noise_sigmas: float = 5.0
+                        ) -> tuple[float, str]:
     """(threshold, the rule that gave it) for `rule` in RULES, from the best-score map
-    `scores`, its peaks' `heights` and the search's `null` (for `false-alarm`: the search's
-    non-flat voxels × rotations trials)."""
+    `scores` and the search's `levels` (`false-alarm`: over the search's non-flat voxels ×
+    rotations)."""
     if rule not in RULES:
         raise ValueError(f"unknown threshold rule {rule!r}; expected one of {RULES}")
     if rule == "noise":
         return noise_threshold(scores, noise_sigmas), rule
-    if rule == "mixture":
-        level = mixture_threshold(heights)
-        if level is not None:
-            return level, rule
-    return null.level(null.voxels * null.rotations, false_alarms), "false-alarm"
+    if rule == "mixture" and levels.boundary is not None:
+        return levels.boundary, rule
+    return levels.level(levels.voxels * levels.rotations, false_alarms), "false-alarm"

@@ -1,6 +1,7 @@
 """Stage `match`: template matching, the baseline picker — a tomogram and a template map →
-best score and rotation per voxel, the rotation list, the score peaks as picks.star and what
-noise scores in the search (noise.json, which `pick --confirm` checks picks against)."""
+best score and rotation per voxel, the rotation list, the score peaks as picks.star and the
+search's levels (levels.json: what noise scores, where particle peaks begin), which `pick
+--confirm` checks picks against."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from templearn.stages.base import Record, Stage, StageParams, option
 #: Files in the output directory: the score map, the rotation index map, the rotation list
 #: (index and RELION angles) and the picks (the input contract of `evaluate`).
 SCORES, ANGLES, ANGLES_TABLE, PICKS = "scores.mrc", "angles.mrc", "angles.tsv", "picks.star"
-#: What noise scores in the search (`templearn.match_threshold.ScoreNull`), for `pick
-#: --confirm` and the `false-alarm` rule.
-NOISE = "noise.json"
+#: The search's levels: what noise scores and the boundary between background and particle
+#: peaks (`templearn.match_threshold.SearchLevels`), for `pick --confirm`.
+LEVELS = "levels.json"
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def write_angles_table(path: Path, rotations: Any) -> None:
 
 
 def write(params: Params, inputs: Inputs, out: Path) -> str:
-    """scores.mrc, angles.mrc, angles.tsv, noise.json and picks.star of the search."""
+    """scores.mrc, angles.mrc, angles.tsv, levels.json and picks.star of the search."""
     import numpy as np
 
     from templearn import star
@@ -135,7 +136,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         sample_rotations,
         template_radius,
     )
-    from templearn.match_threshold import automatic_threshold, control_null
+    from templearn.match_threshold import automatic_threshold, search_levels
     from templearn.mrc import Volume, read_mrc, write_mrc
     from templearn.progress import log, track
     from templearn.stages.mrcgrid import mrc_grid
@@ -164,16 +165,16 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
     write_mrc(out / SCORES, Volume(scores, volume.voxel_size, volume.origin))
     write_mrc(out / ANGLES, Volume(index.astype(np.float32), volume.voxel_size, volume.origin))
     write_angles_table(out / ANGLES_TABLE, rotations)
-    null = control_null(volume.data, template, search)
-    null.write(out / NOISE)
     radius, name = params.radius or mask_radius, params.name or inputs.template.stem
+    peaks = extract_picks(scores, index, rotations, radius, threshold=None, n_picks=None,
+                          name=name, tomo_name=inputs.tomogram.stem)
+    levels = search_levels(volume.data, template, search, peaks[star.SCORE].to_numpy(float))
+    levels.write(out / LEVELS)
     threshold, rule = params.threshold, "given"
     if threshold is None and params.n_picks is None:
-        peaks = extract_picks(scores, index, rotations, radius, threshold=None, n_picks=None,
-                              name=name, tomo_name=inputs.tomogram.stem)
         threshold, rule = automatic_threshold(
-            params.auto_threshold, scores, peaks[star.SCORE].to_numpy(float), null,
-            false_alarms=params.false_alarms, noise_sigmas=params.noise_sigmas)
+            params.auto_threshold, scores, levels, false_alarms=params.false_alarms,
+            noise_sigmas=params.noise_sigmas)
         log(f"match: automatic threshold {threshold:.3f} (rule {rule})")
     picks = extract_picks(scores, index, rotations, radius, threshold=threshold,
                           n_picks=params.n_picks, name=name, tomo_name=inputs.tomogram.stem)
@@ -188,7 +189,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
 STAGE = Stage(
     "match", "Template matching (the baseline picker): best local normalised "
     "cross-correlation and its rotation per voxel (scores.mrc, angles.mrc, angles.tsv), "
-    "what noise scores (noise.json) and "
+    "the search's levels (levels.json) and "
     "the peaks as picks.star.", Params, Inputs, write,
     packages=("numpy", "scipy", "jax", "mrcfile", "starfile"), default_output="match")
 

@@ -29,8 +29,9 @@ class Inputs(Record):
               "--halves`): drop picks where the halves agree no more than chance (--halves-z).")
     confirm: Path | None = option(
         None, "A template search of the same tomogram (`templearn match` output folder: "
-              "scores.mrc, noise.json): keep only picks where the template matches better "
-              "than noise can (--confirm-false-alarms).")
+              "scores.mrc, levels.json): keep only picks where the template matches better "
+              "than noise can (--confirm-false-alarms) or above where the search's particle "
+              "peaks begin.")
 
 
 @dataclass(frozen=True)
@@ -228,16 +229,16 @@ def drop_unconfirmed(picks: Any, folder: Path, params: Params) -> Any:
     """The picks the template search in `folder` confirms (`templearn.confirm`)."""
     from templearn import star
     from templearn.confirm import confirmed
-    from templearn.match_threshold import ScoreNull
+    from templearn.match_threshold import SearchLevels
     from templearn.mrc import read_mrc
-    from templearn.stages.match import NOISE, SCORES
+    from templearn.stages.match import LEVELS, SCORES
 
-    null = ScoreNull.read(folder / NOISE)
+    levels = SearchLevels.read(folder / LEVELS)
     if picks.empty:
         return picks
     scores = read_mrc(folder / SCORES).data
     zyx = picks[list(star.COORDINATES[::-1])].to_numpy(float)
-    keep = confirmed(scores, null, zyx, params.confirm_reach, params.confirm_false_alarms)
+    keep = confirmed(scores, levels, zyx, params.confirm_reach, params.confirm_false_alarms)
     return picks[keep].reset_index(drop=True)
 
 
@@ -268,11 +269,11 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         for half in require_halves(inputs.halves, "--halves "):
             same_grid(half, shape, "the label map")
     if inputs.confirm is not None:
-        from templearn.match_threshold import ScoreNull
-        from templearn.stages.match import NOISE, SCORES
+        from templearn.match_threshold import SearchLevels
+        from templearn.stages.match import LEVELS, SCORES
 
         same_grid(inputs.confirm / SCORES, shape, "the label map")
-        ScoreNull.read(inputs.confirm / NOISE)
+        SearchLevels.read(inputs.confirm / LEVELS)
     classes_path = inputs.classes or labels_path.parent / "classes.json"
     names = read_classes(classes_path) if inputs.classes or classes_path.exists() else None
     if names is not None:
