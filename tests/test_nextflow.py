@@ -219,8 +219,7 @@ VARIETY = {
     "match": {"angular_step": 30, "symmetry": "C2", "invert": False},
 }
 EXPERIMENTS = ("-profile test", "params/test.yaml", "params/demo.yaml", "variety",
-               "params/test.yaml+params/with-match.yaml", "params/test.yaml+tests/data/halves.yaml",
-               "params/test.yaml+tests/data/confirm.yaml")
+               "params/test.yaml+params/with-match.yaml", "params/test.yaml+tests/data/halves.yaml")
 
 
 def experiment_params(name: str, config_params: dict[str, Any]) -> dict[str, Any]:
