@@ -9,6 +9,7 @@ import pytest
 
 from templearn import star
 from templearn.confirm import best_nearby, confirmation_level, confirmed, neighbourhood
+from templearn.errors import InputError
 from templearn.match_threshold import SearchLevels
 from templearn.mrc import Volume, write_mrc
 from templearn.stages import match as match_stage
@@ -61,8 +62,6 @@ def test_search_levels_round_trip_and_rejects_what_is_not_one(tmp_path):
     for levels in (SearchLevels(0.001, 0.02, 1000, 552), SearchLevels(0.0, 0.1, 9, 4, 0.3)):
         levels.write(tmp_path / "levels.json")
         assert SearchLevels.read(tmp_path / "levels.json") == levels
-    from templearn.errors import InputError
-
     for text in ('{"mean": 0}', "[1, 2]", '{"mean": 0, "sigma": 0, "voxels": 1, '
                                             '"rotations": 1}'):
         (tmp_path / "bad.json").write_text(text)
@@ -150,3 +149,10 @@ def test_a_run_that_confirms_picks_searches_each_tomogram_first(tmp_path):
                 assert order[search] < order[task.name]
             else:
                 assert confirm is None
+    two = write(tmp_path / "b.yaml", MINIMAL.replace(
+        "  thing: {structure: model.pdb, flexible: false}\n",
+        "  thing: {structure: bundled:1bxn, flexible: false}\n"
+        "  other: {structure: bundled:3qm1, flexible: false}\n"))
+    load_experiment([two])
+    with pytest.raises(InputError, match="first target's template"):
+        load_experiment([two], ["confirm_picks=true"])

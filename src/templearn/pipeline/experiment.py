@@ -181,6 +181,9 @@ class Experiment(Record):
         for stage in STAGE_SECTIONS:
             self.stage_params(stage)
         self.check_halves()
+        if self.confirm_picks and len(self.targets) > 1:
+            raise InputError("confirm_picks: true checks every pick against the first "
+                             "target's template only; give one target, or set it false")
 
     def check_halves(self) -> None:
         """Half tomograms (`templearn.halves`): a normalisation that measures the noise

@@ -31,7 +31,7 @@ class Inputs(Record):
         None, "A template search of the same tomogram (`templearn match` output folder: "
               "scores.mrc, levels.json): keep only picks where the template matches better "
               "than noise can (--confirm-false-alarms) or above where the search's particle "
-              "peaks begin.")
+              "peaks begin. Every class is checked against that one template.")
 
 
 @dataclass(frozen=True)
