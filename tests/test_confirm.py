@@ -121,7 +121,8 @@ def test_a_bad_search_folder_is_a_one_line_error(searched, tmp_path, capsys):
                            str(tmp_path / "out"), capsys=capsys)
         one_line_error(status, err, needle)
         assert not (tmp_path / "out").exists()
-    for bad_option in (("--confirm-false-alarms", "0"), ("--confirm-reach", "-1")):
+    for bad_option in (("--confirm-false-alarms", "0"), ("--confirm-false-alarms", "inf"),
+                       ("--confirm-reach", "-1")):
         status, err = main("pick", labels, "--radius", "3", *bad_option, "-o",
                            str(tmp_path / "out"), capsys=capsys)
         one_line_error(status, err, bad_option[0])

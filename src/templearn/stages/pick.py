@@ -82,6 +82,9 @@ class Params(StageParams):
             raise InputError("--name must not be empty")
         if not math.isfinite(self.halves_z):
             raise InputError(f"--halves-z must be a finite number, got {self.halves_z}")
+        if not math.isfinite(self.confirm_false_alarms):
+            raise InputError("--confirm-false-alarms must be a finite number, got "
+                             f"{self.confirm_false_alarms}")
 
 
 def parse_radii(specs: tuple[str, ...], flag: str = "--radius"
@@ -225,15 +228,14 @@ def drop_disagreeing(picks: Any, even: Any, odd: Any, radii: dict[int, float],
     return picks[half_agreement(even, odd, zyx, radius) >= level].reset_index(drop=True)
 
 
-def drop_unconfirmed(picks: Any, folder: Path, params: Params) -> Any:
-    """The picks the template search in `folder` confirms (`templearn.confirm`)."""
+def drop_unconfirmed(picks: Any, folder: Path, levels: Any, params: Params) -> Any:
+    """The picks the template search in `folder` (its scores.mrc and `levels`) confirms
+    (`templearn.confirm`)."""
     from templearn import star
     from templearn.confirm import confirmed
-    from templearn.match_threshold import SearchLevels
     from templearn.mrc import read_mrc
-    from templearn.stages.match import LEVELS, SCORES
+    from templearn.stages.match import SCORES
 
-    levels = SearchLevels.read(folder / LEVELS)
     if picks.empty:
         return picks
     scores = read_mrc(folder / SCORES).data
@@ -268,12 +270,13 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         same_grid(inputs.halves, shape, "the label map")
         for half in require_halves(inputs.halves, "--halves "):
             same_grid(half, shape, "the label map")
+    levels = None
     if inputs.confirm is not None:
         from templearn.match_threshold import SearchLevels
         from templearn.stages.match import LEVELS, SCORES
 
         same_grid(inputs.confirm / SCORES, shape, "the label map")
-        SearchLevels.read(inputs.confirm / LEVELS)
+        levels = SearchLevels.read(inputs.confirm / LEVELS)
     classes_path = inputs.classes or labels_path.parent / "classes.json"
     names = read_classes(classes_path) if inputs.classes or classes_path.exists() else None
     if names is not None:
@@ -322,7 +325,7 @@ def write(params: Params, inputs: Inputs, out: Path) -> str:
         dropped = f"; {before - len(picks)} dropped where the halves disagree"
     if inputs.confirm is not None:
         before = len(picks)
-        picks = drop_unconfirmed(picks, inputs.confirm, params)
+        picks = drop_unconfirmed(picks, inputs.confirm, levels, params)
         dropped += f"; {before - len(picks)} not confirmed by the template"
     star.write_star(out / PICKS, {
         star.GENERAL_BLOCK: star.general_table(label_map.shape, volume.voxel_size),
